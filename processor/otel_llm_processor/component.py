@@ -1,0 +1,212 @@
+"""Contracts every pipeline component follows, shaped like the OpenTelemetry Collector's.
+
+A component is a ``Config`` (pydantic model, what users write), a ``Factory`` (type name, default
+config, constructor) and one logic module. Data moves between components as OTLP protobuf
+messages wrapped in small batch objects; traces keep the bytes they arrived as, so an exporter can
+forward them unchanged (lossless and cheap) unless a processor modified the batch.
+
+Lifecycle: ``start(host)`` and ``shutdown(deadline)`` are idempotent; ``shutdown`` is safe before
+``start`` and returns by the deadline (a ``time.monotonic()`` value). Components start
+downstream-first and stop upstream-first (the pipeline builder orders them).
+
+Errors: a consumer raises :class:`PermanentError` for data that can never be accepted, and
+:class:`RetryableError` (optionally with a delay) for a transient failure such as a full queue.
+Receivers map them to the protocol's statuses; nothing else escapes a component's tasks.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from pydantic import BaseModel
+
+__all__ = [
+    "Component",
+    "ComponentID",
+    "ComponentKind",
+    "ConsumerError",
+    "CreateSettings",
+    "Factory",
+    "Host",
+    "LogsBatch",
+    "LogsConsumer",
+    "MetricsBatch",
+    "MetricsConsumer",
+    "PermanentError",
+    "RetryableError",
+    "Signal",
+    "TracesBatch",
+    "TracesConsumer",
+]
+
+
+class Signal(str, enum.Enum):
+    TRACES = "traces"
+    METRICS = "metrics"
+    LOGS = "logs"
+
+
+class ComponentKind(str, enum.Enum):
+    RECEIVER = "receivers"
+    PROCESSOR = "processors"
+    CONNECTOR = "connectors"
+    EXPORTER = "exporters"
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentID:
+    """``type[/name]`` as written in the YAML, e.g. ``otlp`` or ``otlp/jaeger``."""
+
+    type: str
+    name: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ComponentID:
+        type_, _, name = text.partition("/")
+        return cls(type_, name)
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class TracesBatch:
+    """One OTLP export request of spans.
+
+    ``raw`` is the serialized request exactly as received; a processor that changes ``request``
+    must set ``raw`` to ``None`` so exporters re-serialise. ``span_count`` is cached by the receiver.
+    """
+
+    request: ExportTraceServiceRequest
+    raw: bytes | None = None
+    span_count: int = 0
+    received_at: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class MetricsBatch:
+    request: ExportMetricsServiceRequest
+    raw: bytes | None = None
+    point_count: int = 0
+    received_at: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class LogsBatch:
+    request: ExportLogsServiceRequest
+    raw: bytes | None = None
+    record_count: int = 0
+    received_at: float = field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+class ConsumerError(Exception):
+    """Base of the errors a consumer raises; every one carries a retry decision."""
+
+    retryable: bool = False
+
+
+class PermanentError(ConsumerError):
+    """The data can never be accepted (malformed, too large, unauthorised): do not retry."""
+
+    retryable = False
+
+
+class RetryableError(ConsumerError):
+    """A transient failure (queue full, backend down): retry, after ``retry_after`` seconds if set."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --------------------------------------------------------------------------------------------
+# Components
+# --------------------------------------------------------------------------------------------
+@runtime_checkable
+class Component(Protocol):
+    async def start(self, host: Host) -> None: ...
+
+    async def shutdown(self, deadline: float) -> None: ...
+
+
+@runtime_checkable
+class TracesConsumer(Protocol):
+    async def consume_traces(self, batch: TracesBatch) -> None: ...
+
+
+@runtime_checkable
+class MetricsConsumer(Protocol):
+    async def consume_metrics(self, batch: MetricsBatch) -> None: ...
+
+
+@runtime_checkable
+class LogsConsumer(Protocol):
+    async def consume_logs(self, batch: LogsBatch) -> None: ...
+
+
+class Host:
+    """What a running component may reach beyond its own consumers.
+
+    ``services`` is a registry where components publish in-process interfaces for others (for
+    example the ``llm_metrics`` connector publishes its windowed summary store under
+    ``"llm_metrics"``); ``telemetry`` is the self-telemetry registry; ``data_dir`` is where
+    persistent state lives (SQLite databases, on-disk queues).
+    """
+
+    def __init__(self, telemetry: Any, data_dir: str, services: dict[str, Any] | None = None) -> None:
+        self.telemetry = telemetry
+        self.data_dir = data_dir
+        self.services: dict[str, Any] = services if services is not None else {}
+
+    def service(self, name: str) -> Any | None:
+        return self.services.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSettings:
+    """Given to a factory's ``create``: who the component is and whom it feeds.
+
+    ``next_traces`` / ``next_metrics`` / ``next_logs`` are the downstream consumers (already
+    fanned-out), ``None`` where the component is not in a pipeline of that signal.
+    """
+
+    id: ComponentID
+    kind: ComponentKind
+    telemetry: Any
+    next_traces: TracesConsumer | None = None
+    next_metrics: MetricsConsumer | None = None
+    next_logs: LogsConsumer | None = None
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Factory(Generic[ConfigT]):
+    """Builds one component type. ``signals`` lists what it consumes (receivers: produces).
+
+    For connectors, ``signals`` is what it consumes and ``produces`` what it emits.
+    """
+
+    type: str
+    kind: ComponentKind
+    config_class: type[ConfigT]
+    create: Callable[[CreateSettings, ConfigT], Any]
+    signals: frozenset[Signal]
+    produces: frozenset[Signal] = frozenset()
+    extra: Mapping[str, Any] = field(default_factory=dict)
