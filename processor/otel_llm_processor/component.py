@@ -16,6 +16,7 @@ Receivers map them to the protocol's statuses; nothing else escapes a component'
 
 from __future__ import annotations
 
+import builtins
 import enum
 import time
 from collections.abc import Callable, Mapping
@@ -205,7 +206,7 @@ class Factory(Generic[ConfigT]):
 
     type: str
     kind: ComponentKind
-    config_class: type[ConfigT]
+    config_class: builtins.type[ConfigT]
     create: Callable[[CreateSettings, ConfigT], Any]
     signals: frozenset[Signal]
     produces: frozenset[Signal] = frozenset()
