@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from pydantic import BaseModel
 
 __all__ = [
+    "AlertsConsumer",
     "Component",
     "ComponentID",
     "ComponentKind",
@@ -52,6 +53,7 @@ class Signal(str, enum.Enum):
     TRACES = "traces"
     METRICS = "metrics"
     LOGS = "logs"
+    ALERTS = "alerts"  # AlertEvent sequences: alert_rules connector -> notifier exporters
 
 
 class ComponentKind(str, enum.Enum):
@@ -160,6 +162,13 @@ class LogsConsumer(Protocol):
     async def consume_logs(self, batch: LogsBatch) -> None: ...
 
 
+@runtime_checkable
+class AlertsConsumer(Protocol):
+    """Notifiers: receive alert transitions (``otel_llm_processor.services.AlertEvent``)."""
+
+    async def consume_alerts(self, events: Sequence[Any]) -> None: ...
+
+
 class Host:
     """What a running component may reach beyond its own consumers.
 
@@ -192,6 +201,7 @@ class CreateSettings:
     next_traces: TracesConsumer | None = None
     next_metrics: MetricsConsumer | None = None
     next_logs: LogsConsumer | None = None
+    next_alerts: AlertsConsumer | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
