@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml processor/pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Real peers the integration tests talk to (Prometheus, Alertmanager, PostgreSQL, Chromium).
+# Real peers the integration tests talk to (Prometheus, Alertmanager, PostgreSQL, Chromium) and,
+# where Go is installed, an OpenTelemetry Collector built with the official builder (cached).
 peers:
 	bash scripts/install-peers.sh
+	bash scripts/build-collector.sh >/dev/null
 
 test: install peers lint
 	$(PY) -m pytest -n 2 --dist loadfile -q -p no:cacheprovider $(PYTEST_ARGS)
