@@ -80,7 +80,17 @@ class FakeAlerts:
 class FakeAnomalies:
     def list_anomalies(self, since: float | None = None, limit: int = 100) -> list[Anomaly]:
         a = Anomaly(
-            "x1", 100.0, {"model": "m"}, "error_rate", 0.5, 0.01, (0.0, 0.05), 9.0, "CRITICAL", "zscore"
+            "x1",
+            100.0,
+            {"model": "m"},
+            "error_rate",
+            0.5,
+            0.01,
+            (0.0, 0.05),
+            9.0,
+            "CRITICAL",
+            "zscore",
+            exemplars=(("ab" * 16, "cd" * 8),),
         )
         return [a][:limit]
 
@@ -174,6 +184,7 @@ async def test_alert_actions_rules_crud_and_anomalies() -> None:
 
         an = (await client.get("/v1/anomalies", params={"limit": 5})).json()["anomalies"]
         assert an[0]["detector"] == "zscore" and an[0]["band"] == [0.0, 0.05]
+        assert an[0]["exemplars"] == [["ab" * 16, "cd" * 8]]
         assert (await client.get("/v1/anomalies", params={"limit": 0})).status_code == 422
 
 
