@@ -1,0 +1,1 @@
+"""``alertmanager`` notifier: Prometheus Alertmanager API v2 (``POST /api/v2/alerts``)."""

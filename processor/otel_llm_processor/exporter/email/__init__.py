@@ -1,0 +1,1 @@
+"""``email`` notifier: SMTP (optional STARTTLS or implicit TLS, optional auth)."""

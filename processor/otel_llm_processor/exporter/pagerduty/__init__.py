@@ -1,0 +1,1 @@
+"""``pagerduty`` notifier: PagerDuty Events API v2 (trigger / acknowledge / resolve)."""

@@ -1,0 +1,1 @@
+"""``slack`` notifier: Slack incoming-webhook messages (text + blocks)."""

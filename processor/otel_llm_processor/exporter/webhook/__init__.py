@@ -1,0 +1,1 @@
+"""``webhook`` notifier: a JSON POST of every alert transition."""
