@@ -16,6 +16,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 from opentelemetry.semconv._incubating.attributes import openai_attributes as _oa
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
 from opentelemetry.semconv.attributes import error_attributes as _err
+from opentelemetry.semconv.attributes import http_attributes as _http
 from opentelemetry.semconv.attributes import server_attributes as _srv
 
 # ---------------------------------------------------------------------------------------------
@@ -55,6 +56,11 @@ GEN_AI_USAGE_PROMPT_TOKENS: Final = _ga.GEN_AI_USAGE_PROMPT_TOKENS  # deprecated
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = _ga.GEN_AI_USAGE_COMPLETION_TOKENS  # deprecated -> output_tokens
 # util-genai 1.3 writes this name; the registry's is cache_creation.input_tokens. Readers accept both.
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+# Deprecated OpenAI-specific names (renamed in the semantic conventions; read and normalised).
+GEN_AI_OPENAI_REQUEST_SEED: Final = _ga.GEN_AI_OPENAI_REQUEST_SEED  # -> gen_ai.request.seed
+GEN_AI_OPENAI_REQUEST_SERVICE_TIER: Final = _ga.GEN_AI_OPENAI_REQUEST_SERVICE_TIER
+GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: Final = _ga.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER
+GEN_AI_OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _ga.GEN_AI_OPENAI_RESPONSE_SYSTEM_FINGERPRINT
 
 GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = _ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT
 GEN_AI_INPUT_MESSAGES: Final = _ga.GEN_AI_INPUT_MESSAGES
@@ -81,6 +87,7 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _oa.OPENAI_RESPONSE_SYSTEM_FINGERPRI
 ERROR_TYPE: Final = _err.ERROR_TYPE
 SERVER_ADDRESS: Final = _srv.SERVER_ADDRESS
 SERVER_PORT: Final = _srv.SERVER_PORT
+HTTP_RESPONSE_STATUS_CODE: Final = _http.HTTP_RESPONSE_STATUS_CODE
 SERVICE_NAME: Final = "service.name"
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
@@ -160,6 +167,33 @@ OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES: Final = "otel_llm.retrieval.document_scores"
 OTEL_LLM_TENANT_ID: Final = "otel_llm.tenant.id"
 # Our own self-metric: targets that failed to attach (counter, by target).
 METRIC_INSTRUMENTATION_ATTACH_FAILURES: Final = "otel_llm.instrumentation.attach_failures"
+# Attribute of that counter: the target that failed, "module:Object.method" (string).
+OTEL_LLM_INSTRUMENTATION_TARGET: Final = "otel_llm.instrumentation.target"
+
+# ---------------------------------------------------------------------------------------------
+# Processor metrics (ours): derived from LLM spans by otel-llm-processor's llm_metrics connector
+# ---------------------------------------------------------------------------------------------
+# Besides these, the connector writes the standard METRIC_CLIENT_OPERATION_DURATION,
+# METRIC_CLIENT_TOKEN_USAGE and METRIC_CLIENT_TIME_TO_FIRST_CHUNK as exponential histograms.
+# LLM calls (monotonic sum, unit {call}).
+METRIC_LLM_CALLS: Final = "llm.calls"
+# LLM calls that failed, i.e. carried error.type (monotonic sum, unit {call}).
+METRIC_LLM_ERRORS: Final = "llm.errors"
+# Tokens (monotonic sum, unit {token}) by gen_ai.token.type: input, output, cache_read, cache_creation.
+METRIC_LLM_TOKENS: Final = "llm.tokens"
+# Cost in US dollars (monotonic sum, unit {USD}): from the span when recorded, else the price table.
+METRIC_LLM_COST: Final = "llm.cost.usd"
+# gen_ai.token.type values of llm.tokens beyond the standard input/output (ours).
+TOKEN_TYPE_CACHE_READ: Final = "cache_read"
+TOKEN_TYPE_CACHE_CREATION: Final = "cache_creation"
+# Units of the processor metrics.
+UNIT_SECONDS: Final = "s"
+UNIT_TOKEN: Final = "{token}"
+UNIT_CALL: Final = "{call}"
+UNIT_USD: Final = "{USD}"
+# The OpenTelemetry SDK/Collector convention for the series that absorbs points beyond a
+# cardinality limit: its only attribute is otel.metric.overflow=true (bool).
+OTEL_METRIC_OVERFLOW: Final = "otel.metric.overflow"
 
 # ---------------------------------------------------------------------------------------------
 # Other dialects read by the processor (see specs.md section 4)
@@ -192,3 +226,55 @@ OPENINFERENCE_COST_TOTAL: Final = "llm.cost.total"
 OPENLIT_USAGE_COST: Final = "gen_ai.usage.cost"
 OPENLIT_REQUEST_IS_STREAM: Final = "gen_ai.request.is_stream"
 OPENLIT_SERVER_TTFT: Final = "gen_ai.server.time_to_first_token"
+# OpenLIT marks its spans with this span attribute (value "openlit").
+OPENLIT_TELEMETRY_SDK_NAME: Final = "telemetry.sdk.name"
+# OpenLLMetry (newer) / legacy singular and indexed finish reasons, OpenLLMetry's system fingerprint
+TRACELOOP_ASSOCIATION_USER_ID: Final = TRACELOOP_ASSOCIATION_PREFIX + "user_id"
+TRACELOOP_ASSOCIATION_SESSION_ID: Final = TRACELOOP_ASSOCIATION_PREFIX + "session_id"
+TRACELOOP_COMPLETION_0_FINISH_REASON: Final = "gen_ai.completion.0.finish_reason"
+TRACELOOP_RESPONSE_FINISH_REASON: Final = "gen_ai.response.finish_reason"
+TRACELOOP_OPENAI_SYSTEM_FINGERPRINT: Final = "gen_ai.openai.system_fingerprint"
+TRACELOOP_OPENAI_API_BASE: Final = "gen_ai.openai.api_base"
+# OpenInference: more model names, the request parameters (JSON) and the finish reason
+OPENINFERENCE_LLM_REQUEST_MODEL_NAME: Final = "llm.request.model_name"
+OPENINFERENCE_LLM_RESPONSE_MODEL_NAME: Final = "llm.response.model_name"
+OPENINFERENCE_EMBEDDING_MODEL_NAME: Final = "embedding.model_name"
+OPENINFERENCE_LLM_INVOCATION_PARAMETERS: Final = "llm.invocation_parameters"
+OPENINFERENCE_EMBEDDING_INVOCATION_PARAMETERS: Final = "embedding.invocation_parameters"
+OPENINFERENCE_LLM_FINISH_REASON: Final = "llm.finish_reason"
+# Langfuse
+LANGFUSE_USER_ID: Final = "langfuse.user.id"
+LANGFUSE_SESSION_ID: Final = "langfuse.session.id"
+
+# ---------------------------------------------------------------------------------------------
+# Values of other dialects (mapped by the processor's model/dialects.py)
+# ---------------------------------------------------------------------------------------------
+OPENINFERENCE_KIND_LLM: Final = "LLM"
+OPENINFERENCE_KIND_EMBEDDING: Final = "EMBEDDING"
+OPENLIT_SDK_NAME_VALUE: Final = "openlit"
+# llm.request.type values
+TRACELOOP_REQUEST_TYPE_CHAT: Final = "chat"
+TRACELOOP_REQUEST_TYPE_COMPLETION: Final = "completion"
+TRACELOOP_REQUEST_TYPE_EMBEDDING: Final = "embedding"
+TRACELOOP_REQUEST_TYPE_RERANK: Final = "rerank"
+# traceloop.span.kind values of non-LLM spans
+TRACELOOP_SPAN_KINDS_NOT_LLM: Final = frozenset({"workflow", "task", "agent", "tool"})
+# gen_ai.operation.name values that are not model calls (skipped by LlmCall)
+OP_CREATE_AGENT: Final = "create_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+OP_RERANK: Final = "rerank"  # OpenLLMetry's llm.request.type, not in the semantic conventions
+# Deprecated or foreign provider values -> gen_ai.provider.name values (matched lower-cased)
+PROVIDER_AZURE_AI_INFERENCE: Final = "azure.ai.inference"
+PROVIDER_ALIASES: Final = {
+    "vertex_ai": PROVIDER_GCP_VERTEX_AI,
+    "gemini": PROVIDER_GCP_GEMINI,
+    "az.ai.inference": PROVIDER_AZURE_AI_INFERENCE,
+    "az.ai.openai": PROVIDER_AZURE_OPENAI,
+    "xai": PROVIDER_X_AI,
+    # OpenInference llm.provider / llm.system
+    "aws": PROVIDER_AWS_BEDROCK,
+    "google": PROVIDER_GCP_GEN_AI,
+    "vertexai": PROVIDER_GCP_VERTEX_AI,
+    "mistralai": PROVIDER_MISTRAL_AI,
+    "azure": PROVIDER_AZURE_OPENAI,
+}

@@ -13,4 +13,4 @@ if [ ! -f "$V/.installed" ] || [ constraints.txt -nt "$V/.installed" ] || [ pypr
 fi
 rm -f "$V.constraints"
 "$V/bin/python" -c 'import wrapt, sys; assert wrapt.__version__.startswith("1."), wrapt.__version__; print("wrapt", wrapt.__version__)'
-"$V/bin/python" -m pytest -q -p no:cacheprovider tests/otel_llm
+"$V/bin/python" -m pytest -n 2 --dist loadfile -q -p no:cacheprovider tests/otel_llm

@@ -1,0 +1,120 @@
+"""Opt-in capture of messages in the GenAI semantic-convention JSON shape.
+
+Messages are ``{"role": ..., "parts": [...], "finish_reason": ...}`` with parts of type ``text``
+(``content``), ``tool_call`` (``id``, ``name``, ``arguments``) and ``tool_call_response`` (``id``,
+``response``). :func:`encode` applies the redaction hook to every string a user wrote or a model
+produced, bounds the total by the size limit (cut strings end with :data:`TRUNCATED_MARKER`), and
+returns the JSON string for ``gen_ai.input.messages`` / ``gen_ai.output.messages``. Only message
+bodies are captured: API keys, headers and client options never reach this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from otel_llm._core.settings import Settings
+
+__all__ = [
+    "REDACTION_FAILED",
+    "TRUNCATED_MARKER",
+    "encode",
+    "encode_text",
+    "message",
+    "text_part",
+    "tool_call_part",
+    "tool_call_response_part",
+]
+
+_log = logging.getLogger(__name__)
+
+TRUNCATED_MARKER = "...[truncated]"
+REDACTION_FAILED = "[redaction failed]"
+
+# Part keys whose string values are content (subject to redaction and the size limit).
+_CONTENT_KEYS = ("content", "arguments", "response")
+
+
+def text_part(content: str) -> dict[str, Any]:
+    return {"type": "text", "content": content}
+
+
+def tool_call_part(call_id: str | None, name: str | None, arguments: Any) -> dict[str, Any]:
+    return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+
+
+def tool_call_response_part(call_id: str | None, response: Any) -> dict[str, Any]:
+    return {"type": "tool_call_response", "id": call_id, "response": response}
+
+
+def message(role: str, parts: list[dict[str, Any]], finish_reason: str | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": role, "parts": parts}
+    if finish_reason is not None:
+        msg["finish_reason"] = finish_reason
+    return msg
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit if limit > 0 else -1  # -1: unlimited
+
+    def take(self, text: str) -> str:
+        if self.left < 0:
+            return text
+        if len(text) <= self.left:
+            self.left -= len(text)
+            return text
+        kept = text[: self.left]
+        self.left = 0
+        return kept + TRUNCATED_MARKER
+
+
+def _clean(settings: Settings, value: Any, budget: _Budget) -> Any:
+    if isinstance(value, str):
+        if settings.redact is not None:
+            try:
+                value = settings.redact(value)
+            except Exception:
+                _log.debug("otel_llm: redaction hook raised", exc_info=True)
+                return REDACTION_FAILED
+            if not isinstance(value, str):
+                return REDACTION_FAILED
+        return budget.take(value)
+    if isinstance(value, dict):
+        return {k: _clean(settings, v, budget) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(settings, v, budget) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return _clean(settings, str(value), budget)
+
+
+def encode(settings: Settings, messages: list[dict[str, Any]]) -> str | None:
+    """The JSON string of ``messages`` after redaction and truncation; None if it cannot be built."""
+    budget = _Budget(settings.max_content_length)
+    try:
+        out = []
+        for msg in messages:
+            parts = []
+            for part in msg.get("parts", ()):
+                clean = dict(part)
+                for key in _CONTENT_KEYS:
+                    if key in clean and clean[key] is not None:
+                        clean[key] = _clean(settings, clean[key], budget)
+                parts.append(clean)
+            copy = dict(msg)
+            copy["parts"] = parts
+            out.append(copy)
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+    except Exception:
+        _log.debug("otel_llm: message encoding failed", exc_info=True)
+        return None
+
+
+def encode_text(settings: Settings, text: str) -> str:
+    """One free-text value (retrieval query, a document) after redaction and truncation."""
+    cleaned = _clean(settings, text, _Budget(settings.max_content_length))
+    return cleaned if isinstance(cleaned, str) else REDACTION_FAILED

@@ -1,0 +1,302 @@
+"""Manual API for what auto-instrumentation cannot see.
+
+A custom LLM call (a self-hosted model over a bespoke client, a provider we do not wrap)::
+
+    from otel_llm.manual import llm_call, current_llm_call, retrieval
+
+    with llm_call(provider="vllm", model="llama-3-8b") as call:
+        out = my_client.generate(prompt)
+        call.set_response(response_id=out.id, finish_reasons=["stop"])
+        call.set_usage(input_tokens=out.prompt_tokens, output_tokens=out.completion_tokens)
+
+    @llm_call(provider="vllm", model="llama-3-8b")       # also works on async functions
+    def generate(prompt):
+        ...
+        current_llm_call().set_usage(input_tokens=12, output_tokens=40)
+
+A RAG retrieval step::
+
+    with retrieval(query=question, data_source="kb-main") as step:
+        hits = index.search(question, k=4)
+        step.record([h.id for h in hits], [h.score for h in hits], contents=[h.text for h in hits])
+
+Spans get the same treatment as auto-instrumented ones: ``llm_context`` ids, cost for known
+models, error status on exceptions, content (messages, query text, document contents) only when
+capture is on, through the redaction hook and size limit.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import json
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from otel_llm import semconv
+from otel_llm._core import content
+from otel_llm._core.settings import Settings, resolve_settings
+from otel_llm._core.span import LlmCall, Usage, error_type, start_call
+from otel_llm.context import current_attributes
+
+__all__ = ["ManualCall", "RetrievalStep", "configure", "current_llm_call", "llm_call", "retrieval"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_settings: Settings | None = None
+_lock = threading.Lock()
+_current: contextvars.ContextVar[ManualCall | None] = contextvars.ContextVar(
+    "otel_llm_manual_call", default=None
+)
+
+
+def configure(**kwargs: Any) -> None:
+    """Resolve the manual API's settings now (same kwargs as ``instrument()``); else done lazily
+    from the global providers and the environment at first use."""
+    global _settings
+    from otel_llm import __version__
+
+    with _lock:
+        _settings = resolve_settings("otel_llm.manual", __version__, kwargs)
+
+
+def _get_settings() -> Settings:
+    if _settings is None:
+        configure()
+    assert _settings is not None
+    return _settings
+
+
+class ManualCall:
+    """What ``with llm_call(...) as call`` yields."""
+
+    def __init__(self, call: LlmCall) -> None:
+        self._call = call
+
+    @property
+    def span(self) -> Span:
+        return self._call.span
+
+    def set_usage(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_creation_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+    ) -> None:
+        """Tokens as the provider reported them (input includes cache tokens)."""
+        self._call.set_usage(
+            Usage(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens)
+        )
+
+    def set_response(
+        self,
+        response_id: str | None = None,
+        response_model: str | None = None,
+        finish_reasons: Sequence[str] | None = None,
+    ) -> None:
+        self._call.set_response(response_id, response_model, finish_reasons)
+
+    def first_chunk(self) -> None:
+        """Call when the first streamed token arrives (records time to first chunk)."""
+        self._call.first_chunk()
+
+    def set_input_messages(self, messages: Sequence[dict[str, Any]]) -> None:
+        """``[{"role": "user", "content": "..."}]`` (or semconv messages with ``parts``)."""
+        self._call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, _as_semconv(messages))
+
+    def set_output_messages(self, messages: Sequence[dict[str, Any]]) -> None:
+        self._call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, _as_semconv(messages))
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self._call.set(key, value)
+
+
+def _as_semconv(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for msg in messages:
+        if "parts" in msg:
+            out.append(dict(msg))
+        else:
+            text = msg.get("content")
+            parts = [content.text_part(text)] if isinstance(text, str) else []
+            out.append(content.message(str(msg.get("role", "user")), parts, msg.get("finish_reason")))
+    return out
+
+
+class _Scope:
+    """Context manager and decorator (sync and async) around one span."""
+
+    def _enter(self) -> Any:
+        raise NotImplementedError
+
+    def _exit(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self._enter()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit(exc)
+
+    def _fresh(self) -> _Scope:
+        raise NotImplementedError
+
+    def __call__(self, func: _F) -> _F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self._fresh():
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class llm_call(_Scope):
+    """A span for one custom LLM call: ``"{operation} {model}"``, kind CLIENT."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        operation: str = semconv.OP_CHAT,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        stream: bool = False,
+    ) -> None:
+        self._args = (provider, model, operation, server_address, server_port, stream)
+        self._call: LlmCall | None = None
+        self._token: contextvars.Token[ManualCall | None] | None = None
+        self._ctx_token: Any = None
+
+    def _fresh(self) -> llm_call:
+        provider, model, operation, address, port, stream = self._args
+        return llm_call(
+            provider=provider,
+            model=model,
+            operation=operation,
+            server_address=address,
+            server_port=port,
+            stream=stream,
+        )
+
+    def _enter(self) -> ManualCall:
+        provider, model, operation, address, port, stream = self._args
+        self._call = start_call(
+            _get_settings(),
+            operation=operation,
+            provider=provider,
+            request_model=model,
+            server_address=address,
+            server_port=port,
+            stream=stream,
+        )
+        manual = ManualCall(self._call)
+        self._token = _current.set(manual)
+        use: Any = trace.use_span(self._call.span, end_on_exit=False)
+        use.__enter__()
+        self._ctx_token = use
+        return manual
+
+    def _exit(self, exc: BaseException | None) -> None:
+        assert self._call is not None
+        self._ctx_token.__exit__(None, None, None)
+        if self._token is not None:
+            _current.reset(self._token)
+        if exc is not None:
+            self._call.fail(exc)
+        self._call.end()
+
+
+def current_llm_call() -> ManualCall | None:
+    """The innermost ``llm_call`` scope (for decorated functions)."""
+    return _current.get()
+
+
+class RetrievalStep:
+    """What ``with retrieval(...) as step`` yields."""
+
+    def __init__(self, span: Span, settings: Settings) -> None:
+        self.span = span
+        self._settings = settings
+
+    def record(
+        self,
+        document_ids: Sequence[str],
+        scores: Sequence[float] | None = None,
+        contents: Sequence[str] | None = None,
+    ) -> None:
+        """Ids and scores always; contents only when content capture is on."""
+        span = self.span
+        if not span.is_recording():
+            return
+        span.set_attribute(semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_IDS, [str(d) for d in document_ids])
+        if scores is not None:
+            span.set_attribute(semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES, [float(s) for s in scores])
+        if contents is not None and self._settings.capture_content:
+            docs = []
+            for i, doc_id in enumerate(document_ids):
+                entry: dict[str, Any] = {"id": str(doc_id)}
+                if scores is not None and i < len(scores):
+                    entry["score"] = float(scores[i])
+                if i < len(contents):
+                    entry["content"] = content.encode_text(self._settings, contents[i])
+                docs.append(entry)
+            span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, json.dumps(docs, ensure_ascii=False))
+
+
+class retrieval(_Scope):
+    """A span for a RAG retrieval step: ``"retrieval {data_source}"``, kind CLIENT."""
+
+    def __init__(
+        self, *, query: str | None = None, data_source: str | None = None, provider: str | None = None
+    ) -> None:
+        self._query = query
+        self._data_source = data_source
+        self._provider = provider
+        self._span: Span | None = None
+        self._use: Any = None
+
+    def _fresh(self) -> retrieval:
+        return retrieval(query=self._query, data_source=self._data_source, provider=self._provider)
+
+    def _enter(self) -> RetrievalStep:
+        settings = _get_settings()
+        attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL}
+        if self._provider:
+            attrs[semconv.GEN_AI_PROVIDER_NAME] = self._provider
+        if self._data_source:
+            attrs[semconv.GEN_AI_DATA_SOURCE_ID] = self._data_source
+        if self._query is not None and settings.capture_content:
+            attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = content.encode_text(settings, self._query)
+        attrs.update(current_attributes())
+        name = f"{semconv.OP_RETRIEVAL} {self._data_source}" if self._data_source else semconv.OP_RETRIEVAL
+        self._span = settings.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self._use = trace.use_span(self._span, end_on_exit=False)
+        self._use.__enter__()
+        return RetrievalStep(self._span, settings)
+
+    def _exit(self, exc: BaseException | None) -> None:
+        assert self._span is not None
+        self._use.__exit__(None, None, None)
+        if exc is not None and self._span.is_recording():
+            self._span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
+            self._span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+        self._span.end()

@@ -1,0 +1,355 @@
+"""Pure functions: OpenAI request kwargs and response objects -> span attributes and usage.
+
+No I/O, no state except a bounded cache of base_url -> (provider, address, port).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from otel_llm import semconv
+from otel_llm._core import content
+from otel_llm._core.span import Usage
+
+__all__ = [
+    "chat_input_messages",
+    "chat_output_messages",
+    "chat_request_attributes",
+    "chat_response",
+    "embeddings_request_attributes",
+    "embeddings_response",
+    "endpoint",
+    "given",
+    "provider_for_host",
+    "responses_input_messages",
+    "responses_output_messages",
+    "responses_request_attributes",
+    "responses_response",
+]
+
+# Exact hosts and host suffixes of OpenAI-compatible endpoints -> gen_ai.provider.name.
+_HOSTS: Mapping[str, str] = {
+    "api.openai.com": semconv.PROVIDER_OPENAI,
+    "api.groq.com": semconv.PROVIDER_GROQ,
+    "api.deepseek.com": semconv.PROVIDER_DEEPSEEK,
+    "api.mistral.ai": semconv.PROVIDER_MISTRAL_AI,
+    "api.x.ai": semconv.PROVIDER_X_AI,
+    "api.perplexity.ai": semconv.PROVIDER_PERPLEXITY,
+    "generativelanguage.googleapis.com": semconv.PROVIDER_GCP_GEMINI,
+    "aiplatform.googleapis.com": semconv.PROVIDER_GCP_VERTEX_AI,
+    "api.cohere.ai": semconv.PROVIDER_COHERE,
+    "api.cohere.com": semconv.PROVIDER_COHERE,
+    "api.anthropic.com": semconv.PROVIDER_ANTHROPIC,
+    "models.inference.ai.azure.com": semconv.PROVIDER_AZURE_AI_INFERENCE,
+}
+_SUFFIXES: tuple[tuple[str, str], ...] = (
+    (".openai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    (".services.ai.azure.com", semconv.PROVIDER_AZURE_AI_INFERENCE),
+    ("-aiplatform.googleapis.com", semconv.PROVIDER_GCP_VERTEX_AI),
+    (".amazonaws.com", semconv.PROVIDER_AWS_BEDROCK),
+)
+_ENDPOINTS: dict[str, tuple[str, str | None, int | None]] = {}
+_ENDPOINTS_LIMIT = 256
+
+
+def provider_for_host(host: str | None) -> str:
+    """gen_ai.provider.name for a base_url host; ``openai`` when unknown."""
+    if not host:
+        return semconv.PROVIDER_OPENAI
+    host = host.lower()
+    found = _HOSTS.get(host)
+    if found is not None:
+        return found
+    for suffix, provider in _SUFFIXES:
+        if host.endswith(suffix):
+            return provider
+    return semconv.PROVIDER_OPENAI
+
+
+def endpoint(resource: Any) -> tuple[str, str | None, int | None]:
+    """(provider, server.address, server.port) of the client behind an SDK resource object."""
+    try:
+        base_url = resource._client.base_url
+    except AttributeError:
+        return semconv.PROVIDER_OPENAI, None, None
+    key = str(base_url)
+    hit = _ENDPOINTS.get(key)
+    if hit is not None:
+        return hit
+    host = getattr(base_url, "host", None) or None
+    port = getattr(base_url, "port", None)
+    if port is None and host:
+        port = 443 if getattr(base_url, "scheme", "https") == "https" else 80
+    result = (provider_for_host(host), host, port)
+    if len(_ENDPOINTS) >= _ENDPOINTS_LIMIT:
+        _ENDPOINTS.clear()
+    _ENDPOINTS[key] = result
+    return result
+
+
+def given(value: Any) -> Any:
+    """None for the SDK's ``omit`` / ``NOT_GIVEN`` sentinels, else the value."""
+    if value is None or type(value).__name__ in ("NotGiven", "Omit"):
+        return None
+    return value
+
+
+def _float(value: Any) -> float | None:
+    value = given(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> int | None:
+    value = given(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _output_type(response_format: Any) -> str | None:
+    fmt = given(response_format)
+    if fmt is None:
+        return None
+    if isinstance(fmt, type):  # parse(response_format=PydanticModel)
+        return "json"
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else getattr(fmt, "type", None)
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
+def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        semconv.GEN_AI_REQUEST_MAX_TOKENS: _int(kwargs.get("max_completion_tokens"))
+        or _int(kwargs.get("max_tokens")),
+        semconv.GEN_AI_REQUEST_TEMPERATURE: _float(kwargs.get("temperature")),
+        semconv.GEN_AI_REQUEST_TOP_P: _float(kwargs.get("top_p")),
+        semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY: _float(kwargs.get("frequency_penalty")),
+        semconv.GEN_AI_REQUEST_PRESENCE_PENALTY: _float(kwargs.get("presence_penalty")),
+        semconv.GEN_AI_REQUEST_SEED: _int(kwargs.get("seed")),
+        semconv.GEN_AI_OUTPUT_TYPE: _output_type(kwargs.get("response_format")),
+    }
+    stop = given(kwargs.get("stop"))
+    if isinstance(stop, str):
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    n = _int(kwargs.get("n"))
+    if n is not None and n != 1:
+        attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    tier = given(kwargs.get("service_tier"))
+    if isinstance(tier, str):
+        attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+    return attrs
+
+
+def _details(obj: Any, name: str, field: str) -> int | None:
+    details = getattr(obj, name, None)
+    value = getattr(details, field, None) if details is not None else None
+    return value if isinstance(value, int) else None
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        cache_read_tokens=_details(usage, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=_details(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def chat_response(response: Any) -> tuple[dict[str, Any], list[str], Usage | None]:
+    """(extra attributes, finish reasons, usage) of a ChatCompletion."""
+    reasons = [c.finish_reason for c in getattr(response, "choices", None) or () if c.finish_reason]
+    attrs = {
+        semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: getattr(response, "system_fingerprint", None),
+        semconv.OPENAI_RESPONSE_SERVICE_TIER: getattr(response, "service_tier", None),
+    }
+    return attrs, reasons, chat_usage(getattr(response, "usage", None))
+
+
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        texts = []
+        for part in value:
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        return "".join(texts) if texts else None
+    return None
+
+
+def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
+    """OpenAI chat messages (dicts) -> semconv messages."""
+    out: list[dict[str, Any]] = []
+    for msg in given(messages) or ():
+        if not isinstance(msg, Mapping):
+            continue
+        role = str(msg.get("role", "user"))
+        parts: list[dict[str, Any]] = []
+        text = _text_of(msg.get("content"))
+        if role == "tool":
+            parts.append(content.tool_call_response_part(msg.get("tool_call_id"), text))
+        elif text is not None:
+            parts.append(content.text_part(text))
+        for call in msg.get("tool_calls") or ():
+            if not isinstance(call, Mapping):
+                continue
+            fn = call.get("function") or {}
+            parts.append(content.tool_call_part(call.get("id"), fn.get("name"), fn.get("arguments")))
+        out.append(content.message(role, parts))
+    return out
+
+
+def chat_input_texts(messages: Any) -> list[str]:
+    """Every text of the request, for local token estimates."""
+    texts: list[str] = []
+    for msg in given(messages) or ():
+        if not isinstance(msg, Mapping):
+            continue
+        text = _text_of(msg.get("content"))
+        if text:
+            texts.append(text)
+        for call in msg.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(fn, Mapping) and isinstance(fn.get("arguments"), str):
+                texts.append(fn["arguments"])
+    return texts
+
+
+def chat_output_messages(response: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for choice in getattr(response, "choices", None) or ():
+        msg = choice.message
+        parts: list[dict[str, Any]] = []
+        if msg.content:
+            parts.append(content.text_part(msg.content))
+        for call in msg.tool_calls or ():
+            fn = getattr(call, "function", None)
+            parts.append(
+                content.tool_call_part(call.id, getattr(fn, "name", None), getattr(fn, "arguments", None))
+            )
+        out.append(content.message(msg.role or "assistant", parts, choice.finish_reason))
+    return out
+
+
+# -- Responses API ------------------------------------------------------------------------------
+def responses_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        semconv.GEN_AI_REQUEST_MAX_TOKENS: _int(kwargs.get("max_output_tokens")),
+        semconv.GEN_AI_REQUEST_TEMPERATURE: _float(kwargs.get("temperature")),
+        semconv.GEN_AI_REQUEST_TOP_P: _float(kwargs.get("top_p")),
+    }
+    text = given(kwargs.get("text"))
+    if isinstance(text, Mapping):
+        attrs[semconv.GEN_AI_OUTPUT_TYPE] = _output_type(text.get("format"))
+    if given(kwargs.get("text_format")) is not None:
+        attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
+    tier = given(kwargs.get("service_tier"))
+    if isinstance(tier, str):
+        attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+    return attrs
+
+
+_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def responses_usage(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+    cache_write = _details(usage, "input_tokens_details", "cache_write_tokens")
+    return Usage(
+        input_tokens=getattr(usage, "input_tokens", None),
+        output_tokens=getattr(usage, "output_tokens", None),
+        cache_read_tokens=_details(usage, "input_tokens_details", "cached_tokens"),
+        cache_creation_tokens=cache_write or None,
+        reasoning_tokens=_details(usage, "output_tokens_details", "reasoning_tokens"),
+    )
+
+
+def responses_response(response: Any) -> tuple[dict[str, Any], list[str], Usage | None]:
+    status = getattr(response, "status", None)
+    reasons: list[str] = []
+    if status == "completed":
+        kinds = {getattr(item, "type", None) for item in getattr(response, "output", None) or ()}
+        reasons.append("tool_calls" if "function_call" in kinds else "stop")
+    elif status == "incomplete":
+        reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+        reason = reason if isinstance(reason, str) else "incomplete"
+        reasons.append(_INCOMPLETE.get(reason, reason))
+    elif isinstance(status, str):
+        reasons.append(status)
+    attrs = {semconv.OPENAI_RESPONSE_SERVICE_TIER: getattr(response, "service_tier", None)}
+    return attrs, reasons, responses_usage(getattr(response, "usage", None))
+
+
+def responses_input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    instructions = given(kwargs.get("instructions"))
+    if isinstance(instructions, str):
+        out.append(content.message("system", [content.text_part(instructions)]))
+    value = given(kwargs.get("input"))
+    if isinstance(value, str):
+        out.append(content.message("user", [content.text_part(value)]))
+        return out
+    for item in value or ():
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        if kind == "function_call_output":
+            out.append(
+                content.message(
+                    "tool", [content.tool_call_response_part(item.get("call_id"), item.get("output"))]
+                )
+            )
+        elif kind == "function_call":
+            part = content.tool_call_part(item.get("call_id"), item.get("name"), item.get("arguments"))
+            out.append(content.message("assistant", [part]))
+        elif "role" in item:
+            raw = item.get("content")
+            text = raw if isinstance(raw, str) else _text_of(raw)
+            out.append(content.message(str(item["role"]), [content.text_part(text)] if text else []))
+    return out
+
+
+def responses_output_messages(response: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for item in getattr(response, "output", None) or ():
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            for block in getattr(item, "content", None) or ():
+                text = getattr(block, "text", None)
+                if isinstance(text, str):
+                    parts.append(content.text_part(text))
+        elif kind == "function_call":
+            parts.append(content.tool_call_part(item.call_id, item.name, item.arguments))
+    if not parts:
+        return []
+    _, reasons, _ = responses_response(response)
+    return [content.message("assistant", parts, reasons[0] if reasons else None)]
+
+
+# -- Embeddings ---------------------------------------------------------------------------------
+def embeddings_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    fmt = given(kwargs.get("encoding_format"))
+    return {semconv.GEN_AI_REQUEST_ENCODING_FORMATS: [fmt] if isinstance(fmt, str) else None}
+
+
+def embeddings_response(response: Any) -> tuple[dict[str, Any], Usage | None]:
+    attrs: dict[str, Any] = {}
+    data = getattr(response, "data", None) or ()
+    if data:
+        vector = getattr(data[0], "embedding", None)
+        if isinstance(vector, list):
+            attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
+    usage = getattr(response, "usage", None)
+    tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
+    return attrs, (Usage(input_tokens=tokens) if isinstance(tokens, int) else None)

@@ -1,0 +1,203 @@
+"""Wrappers for the OpenAI SDK methods listed in ``otel_llm.openai.TARGETS``.
+
+One span per logical call (``should_instrument`` makes nested wrapped methods pass through).
+Streams come back wrapped in transparent proxies; ``with_raw_response`` calls return the SDK's raw
+response object unchanged (the span reads its parsed body, which the SDK caches for the app).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from otel_llm import semconv
+from otel_llm._core.settings import Settings
+from otel_llm._core.span import LlmCall, call_async, call_sync, should_instrument, start_call
+from otel_llm._core.stream import AsyncStreamProxy, StreamHandler, StreamState, SyncStreamProxy
+from otel_llm.openai import extract
+from otel_llm.openai.stream import ChatStreamHandler, ResponsesStreamHandler
+
+__all__ = [
+    "CHAT",
+    "EMBEDDINGS",
+    "RESPONSES",
+    "Operation",
+    "async_wrapper",
+    "sync_wrapper",
+]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """How to read one API: request attributes, the parsed response, a stream handler."""
+
+    name: str
+    request: Callable[[Mapping[str, Any]], dict[str, Any]]
+    response: Callable[[LlmCall, Any], None]
+    input_messages: Callable[[Mapping[str, Any]], list[dict[str, Any]]] | None
+    stream_handler: Callable[[Mapping[str, Any]], StreamHandler] | None
+
+
+def _chat_response(call: LlmCall, response: Any) -> None:
+    attrs, reasons, usage = extract.chat_response(response)
+    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
+    call.set_many(attrs)
+    call.set_usage(usage)
+    if call.capture_content:
+        call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.chat_output_messages(response))
+
+
+def _responses_response(call: LlmCall, response: Any) -> None:
+    attrs, reasons, usage = extract.responses_response(response)
+    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
+    call.set_many(attrs)
+    call.set_usage(usage)
+    if call.capture_content:
+        call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.responses_output_messages(response))
+
+
+def _embeddings_response(call: LlmCall, response: Any) -> None:
+    attrs, usage = extract.embeddings_response(response)
+    call.set_response(None, getattr(response, "model", None))
+    call.set_many(attrs)
+    call.set_usage(usage)
+
+
+CHAT = Operation(
+    name=semconv.OP_CHAT,
+    request=extract.chat_request_attributes,
+    response=_chat_response,
+    input_messages=lambda kw: extract.chat_input_messages(kw.get("messages")),
+    stream_handler=lambda kw: ChatStreamHandler(kw.get("messages")),
+)
+RESPONSES = Operation(
+    name=semconv.OP_CHAT,
+    request=extract.responses_request_attributes,
+    response=_responses_response,
+    input_messages=extract.responses_input_messages,
+    stream_handler=lambda kw: ResponsesStreamHandler(),
+)
+EMBEDDINGS = Operation(
+    name=semconv.OP_EMBEDDINGS,
+    request=extract.embeddings_request_attributes,
+    response=_embeddings_response,
+    input_messages=None,
+    stream_handler=None,
+)
+
+
+def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(sync streams, async streams, legacy raw responses, lazily-read raw responses)."""
+    from openai import AsyncStream, Stream
+
+    try:
+        from openai._legacy_response import LegacyAPIResponse
+
+        legacy: tuple[type, ...] = (LegacyAPIResponse,)
+    except ImportError:
+        legacy = ()
+    try:
+        from openai._response import BaseAPIResponse
+
+        lazy: tuple[type, ...] = (BaseAPIResponse,)
+    except ImportError:
+        lazy = ()
+    return (Stream,), (AsyncStream,), legacy, lazy
+
+
+def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str, Any]) -> LlmCall:
+    provider, address, port = extract.endpoint(instance)
+    model = extract.given(kwargs.get("model"))
+    call = start_call(
+        settings,
+        operation=op.name,
+        provider=provider,
+        request_model=model if isinstance(model, str) else None,
+        server_address=address,
+        server_port=port,
+        stream=extract.given(kwargs.get("stream")) is True,
+        attributes=op.request(kwargs),
+    )
+    if op.input_messages is not None and call.capture_content:
+        call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, op.input_messages(kwargs))
+    return call
+
+
+def _result_handler(
+    settings: Settings, op: Operation, kwargs: Mapping[str, Any]
+) -> Callable[[LlmCall, Any], Any]:
+    sync_streams, async_streams, legacy, lazy = _TYPES
+
+    def on_result(call: LlmCall, result: Any) -> Any:
+        if op.stream_handler is not None and isinstance(result, sync_streams):
+            return SyncStreamProxy(result, StreamState(call, op.stream_handler(kwargs)))
+        if op.stream_handler is not None and isinstance(result, async_streams):
+            return AsyncStreamProxy(result, StreamState(call, op.stream_handler(kwargs)))
+        parsed: Any = result
+        if legacy and isinstance(result, legacy):
+            # with_raw_response: the SDK caches parse(), so the app gets this very object later.
+            raw: Any = result
+            parsed = None if getattr(raw, "_stream", False) else raw.parse()
+        elif lazy and isinstance(result, lazy):
+            parsed = None  # with_streaming_response: the body is the app's to read
+        if parsed is not None:
+            op.response(call, parsed)
+        call.end()
+        return result
+
+    return on_result
+
+
+_TYPES: tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]] = ((), (), (), ())
+
+
+def _load_types() -> None:
+    global _TYPES
+    try:
+        _TYPES = _sdk_types()
+    except Exception:
+        _log.debug("otel_llm: openai stream/response types not found", exc_info=True)
+
+
+def sync_wrapper(op: Operation) -> Callable[[Settings], Any]:
+    def factory(settings: Settings) -> Any:
+        _load_types()
+
+        def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            if not should_instrument():
+                return wrapped(*args, **kwargs)
+            try:
+                call = _start(settings, op, instance, kwargs)
+                on_result = _result_handler(settings, op, kwargs)
+            except Exception:
+                _log.debug("otel_llm: starting the span failed", exc_info=True)
+                return wrapped(*args, **kwargs)
+            return call_sync(call, wrapped, args, kwargs, on_result)
+
+        return wrapper
+
+    return factory
+
+
+def async_wrapper(op: Operation) -> Callable[[Settings], Any]:
+    def factory(settings: Settings) -> Any:
+        _load_types()
+
+        async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            if not should_instrument():
+                return await wrapped(*args, **kwargs)
+            try:
+                call = _start(settings, op, instance, kwargs)
+                on_result = _result_handler(settings, op, kwargs)
+            except Exception:
+                _log.debug("otel_llm: starting the span failed", exc_info=True)
+                return await wrapped(*args, **kwargs)
+            return await call_async(call, wrapped, args, kwargs, on_result)
+
+        return wrapper
+
+    return factory

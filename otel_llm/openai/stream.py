@@ -1,0 +1,164 @@
+"""Stream handlers for OpenAI: accumulate chunks/events, fill the span when the stream ends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otel_llm import semconv
+from otel_llm._core import content
+from otel_llm._core.span import LlmCall, Usage
+from otel_llm.openai import extract
+
+__all__ = ["ChatStreamHandler", "ResponsesStreamHandler"]
+
+_MAX_TEXT = 1 << 20  # characters kept per stream for estimates and content capture
+
+
+class _Choice:
+    __slots__ = ("finish_reason", "role", "text", "text_len", "tools")
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.text: list[str] = []
+        self.text_len = 0
+        self.finish_reason: str | None = None
+        self.tools: dict[int, list[Any]] = {}  # index -> [id, name, [argument pieces]]
+
+
+class ChatStreamHandler:
+    """``chat.completions.create(stream=True)`` chunks."""
+
+    __slots__ = ("choices", "fingerprint", "messages", "model", "response_id", "service_tier", "usage")
+
+    def __init__(self, request_messages: Any) -> None:
+        self.messages = request_messages  # for the local estimate when no usage chunk comes
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.fingerprint: str | None = None
+        self.service_tier: str | None = None
+        self.usage: Any = None
+        self.choices: dict[int, _Choice] = {}
+
+    def on_chunk(self, chunk: Any) -> None:
+        if self.response_id is None:
+            self.response_id = getattr(chunk, "id", None)
+            self.model = getattr(chunk, "model", None)
+        fingerprint = getattr(chunk, "system_fingerprint", None)
+        if fingerprint:
+            self.fingerprint = fingerprint
+        tier = getattr(chunk, "service_tier", None)
+        if tier:
+            self.service_tier = tier
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for choice in getattr(chunk, "choices", None) or ():
+            acc = self.choices.get(choice.index)
+            if acc is None:
+                acc = self.choices[choice.index] = _Choice()
+            if choice.finish_reason:
+                acc.finish_reason = choice.finish_reason
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.role:
+                acc.role = delta.role
+            text = delta.content
+            if text and acc.text_len < _MAX_TEXT:
+                acc.text.append(text)
+                acc.text_len += len(text)
+            for tool in delta.tool_calls or ():
+                slot = acc.tools.get(tool.index)
+                if slot is None:
+                    slot = acc.tools[tool.index] = [None, None, []]
+                if tool.id:
+                    slot[0] = tool.id
+                fn = tool.function
+                if fn is not None:
+                    if fn.name:
+                        slot[1] = fn.name
+                    if fn.arguments:
+                        slot[2].append(fn.arguments)
+
+    def on_finish(self, call: LlmCall) -> None:
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        reasons = [c.finish_reason for c in ordered if c.finish_reason]
+        call.set_response(self.response_id, self.model, reasons)
+        call.set_many(
+            {
+                semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
+                semconv.OPENAI_RESPONSE_SERVICE_TIER: self.service_tier,
+            }
+        )
+        usage = extract.chat_usage(self.usage)
+        if usage is None and self.response_id is not None:
+            usage = self._estimate(call)
+        call.set_usage(usage)
+        if call.capture_content and ordered:
+            call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, [self._message(c) for c in ordered])
+
+    def _estimate(self, call: LlmCall) -> Usage:
+        counter = call.settings.tokens
+        model = self.model or call.request_model
+        in_texts = extract.chat_input_texts(self.messages)
+        inp, method = counter.count(model, in_texts)
+        out_texts: list[str] = []
+        for choice in self.choices.values():
+            out_texts.extend(choice.text)
+            for _, _, args in choice.tools.values():
+                out_texts.extend(args)
+        out, _ = counter.count(model, out_texts)
+        if method != "heuristic:chars/4":
+            # OpenAI chat framing: ~3 tokens per message plus 3 to prime the reply.
+            inp += 3 * len(in_texts) + 3
+        return Usage(input_tokens=inp, output_tokens=out, estimate_method=method)
+
+    @staticmethod
+    def _message(choice: _Choice) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        if choice.text:
+            parts.append(content.text_part("".join(choice.text)))
+        for index in sorted(choice.tools):
+            call_id, name, args = choice.tools[index]
+            parts.append(content.tool_call_part(call_id, name, "".join(args)))
+        return content.message(choice.role, parts, choice.finish_reason)
+
+
+class ResponsesStreamHandler:
+    """``responses.create(stream=True)`` / ``responses.stream()`` events."""
+
+    __slots__ = ("final", "model", "response_id")
+
+    def __init__(self) -> None:
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.final: Any = None
+
+    def on_chunk(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        response = getattr(event, "response", None)
+        if response is None:
+            return
+        if self.response_id is None:
+            self.response_id = getattr(response, "id", None)
+            self.model = getattr(response, "model", None)
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = response
+
+    def on_finish(self, call: LlmCall) -> None:
+        final = self.final
+        if final is None:
+            call.set_response(self.response_id, self.model)
+            return
+        attrs, reasons, usage = extract.responses_response(final)
+        call.set_response(getattr(final, "id", None), getattr(final, "model", None), reasons)
+        call.set_many({k: v for k, v in attrs.items() if not isinstance(v, Mapping)})
+        call.set_usage(usage)
+        if getattr(final, "status", None) == "failed":
+            error = getattr(final, "error", None)
+            call.fail_type(
+                str(getattr(error, "code", None) or "response.failed"), str(getattr(error, "message", ""))
+            )
+        if call.capture_content:
+            call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.responses_output_messages(final))

@@ -1,0 +1,90 @@
+"""PriceBook: catalogue prices, overrides (file and code), unknown models, cache pricing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import otel_llm.prices
+from otel_llm._core import cost
+from otel_llm._core.cost import Price, PriceBook, load_price_file
+
+
+def test_catalogue_price_with_cached_input() -> None:
+    book = PriceBook()
+    usd, source = book.cost("openai", "gpt-4o", 1000, 500, cache_read_tokens=200) or (None, None)
+    assert usd == pytest.approx((800 * 2.5 + 200 * 1.25 + 500 * 10) / 1e6)
+    assert source == "genai-prices 0.2.3"
+
+
+def test_anthropic_cache_write_priced() -> None:
+    usd, _ = PriceBook().cost("anthropic", "claude-sonnet-4-5", 1000, 500, 200, 100) or (0.0, "")
+    assert usd == pytest.approx((700 * 3 + 200 * 0.3 + 100 * 3.75 + 500 * 15) / 1e6)
+
+
+def test_unknown_model_or_provider_gives_none() -> None:
+    book = PriceBook()
+    assert book.cost("openai", "no-such-model-xyz", 10, 10) is None
+    assert book.cost("some.unknown.provider", "gpt-4o", 10, 10) is None
+    assert book.cost("groq", "gpt-4o", 10, 10) is None  # not a groq model: no price borrowed from openai
+    assert book.cost("openai", None, 10, 10) is None
+    assert book.cost("openai", "gpt-4o", None, None) is None
+
+
+def test_code_override_wins_and_is_scoped_by_provider() -> None:
+    book = PriceBook()
+    book.set_price("gpt-4o", Price(1.0, 2.0, source="override:code"), provider="azure.ai.openai")
+    assert book.cost("azure.ai.openai", "GPT-4o", 1_000_000, 1_000_000) == (3.0, "override:code")
+    assert book.cost("openai", "gpt-4o", 1_000_000, 0) == (2.5, "genai-prices 0.2.3")
+    book.clear_overrides()
+    assert book.cost("azure.ai.openai", "my-private", 1, 1) is None
+
+
+def test_override_file_yaml_and_json(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    yml = tmp_path / "prices.yaml"
+    yml.write_text(
+        "prices:\n"
+        "  - {model: my-model, input_per_mtok: 1, output_per_mtok: 4, cache_read_per_mtok: 0.1}\n"
+        "  - {model: gpt-4o, provider: openai, input_per_mtok: 2, output_per_mtok: 8}\n"
+    )
+    book = PriceBook(load_price_file(str(yml)))
+    assert book.cost("vllm", "my-model", 1_000_000, 0, cache_read_tokens=500_000) == (
+        pytest.approx(0.5 + 0.05),
+        "override:prices.yaml",
+    )
+    assert book.cost("openai", "gpt-4o", 0, 1_000_000) == (8.0, "override:prices.yaml")
+    js = tmp_path / "p.json"
+    js.write_text(json.dumps({"prices": [{"model": "m", "input_per_mtok": 3, "output_per_mtok": 3}]}))
+    assert PriceBook(load_price_file(str(js))).cost("x", "m", 1_000_000, 0) == (3.0, "override:p.json")
+
+
+def test_bad_override_file_names_the_row(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"prices": [{"input_per_mtok": 1}]}')
+    with pytest.raises(ValueError, match=r"prices\[0\] needs a string 'model'"):
+        load_price_file(str(bad))
+
+
+def test_env_file_and_public_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ovr.json"
+    path.write_text('{"prices": [{"model": "house-model", "input_per_mtok": 10, "output_per_mtok": 10}]}')
+    monkeypatch.setenv(cost.PRICES_FILE_ENV, str(path))
+    cost.reset_default_price_book()
+    try:
+        assert otel_llm.prices.cost("openai", "house-model", 100_000, 0) == (1.0, "override:ovr.json")
+        otel_llm.prices.set_price("house-model", input_per_mtok=1, output_per_mtok=1)
+        assert otel_llm.prices.cost("openai", "house-model", 100_000, 0) == (0.1, "override:code")
+        otel_llm.prices.clear_prices()
+        assert otel_llm.prices.cost("openai", "house-model", 100_000, 0) == (1.0, "override:ovr.json")
+    finally:
+        cost.reset_default_price_book()
+
+
+def test_genai_prices_auto_update_never_started() -> None:
+    from genai_prices import data_snapshot
+
+    PriceBook().cost("openai", "gpt-4o", 1, 1)
+    assert data_snapshot.get_snapshot().from_auto_update is False

@@ -1,0 +1,130 @@
+"""Manual API: custom LLM calls, retrieval steps, context ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_llm import manual, semconv
+from otel_llm.context import current_attributes, llm_context
+from otel_llm.manual import current_llm_call, llm_call, retrieval
+from otel_llm.testing import Telemetry, attributes_of
+
+
+@pytest.fixture
+def configured(telemetry: Telemetry) -> Iterator[Telemetry]:
+    manual.configure(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    yield telemetry
+    manual._settings = None
+
+
+def test_llm_call_context_manager(configured: Telemetry) -> None:
+    with llm_context(user_id="u", tenant_id="acme"), llm_call(provider="openai", model="gpt-4o") as call:
+        call.set_response(response_id="r1", finish_reasons=["stop"])
+        call.set_usage(input_tokens=1_000_000, output_tokens=0)
+        call.set_input_messages([{"role": "user", "content": "hi"}])  # capture off: ignored
+    span = configured.span()
+    assert span.name == "chat gpt-4o" and span.kind is SpanKind.CLIENT
+    assert attributes_of(span) == {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        semconv.USER_ID: "u",
+        semconv.OTEL_LLM_TENANT_ID: "acme",
+        semconv.GEN_AI_RESPONSE_ID: "r1",
+        semconv.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"],
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: 1_000_000,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 0,
+        semconv.OTEL_LLM_COST_USD: 2.5,
+        semconv.OTEL_LLM_COST_SOURCE: "genai-prices 0.2.3",
+    }
+    assert [
+        a[semconv.GEN_AI_TOKEN_TYPE] for a, _ in configured.points(semconv.METRIC_CLIENT_TOKEN_USAGE)
+    ] == [
+        "input",
+        "output",
+    ]
+
+
+def test_llm_call_decorator_sync_async_and_error(configured: Telemetry) -> None:
+    @llm_call(provider="vllm", model="llama", operation="text_completion")
+    def generate() -> str:
+        call = current_llm_call()
+        assert call is not None
+        call.set_usage(input_tokens=3, output_tokens=4)
+        return "ok"
+
+    assert generate() == "ok" and generate() == "ok"
+    assert current_llm_call() is None
+
+    @llm_call(provider="vllm", model="llama")
+    def broken() -> None:
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        broken()
+    first, second, failed = configured.spans()
+    assert first.name == "text_completion llama"
+    assert attributes_of(first)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    assert semconv.OTEL_LLM_COST_USD not in attributes_of(first)
+    assert first.context.span_id != second.context.span_id
+    assert failed.status.status_code is StatusCode.ERROR
+    assert attributes_of(failed)[semconv.ERROR_TYPE] == "KeyError"
+
+
+async def test_llm_call_async_decorator(configured: Telemetry) -> None:
+    @llm_call(provider="vllm", model="llama")
+    async def agen() -> int:
+        current = current_llm_call()
+        assert current is not None
+        current.first_chunk()
+        return 1
+
+    assert await agen() == 1
+    assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attributes_of(configured.span())
+
+
+def test_retrieval_without_and_with_content(telemetry: Telemetry) -> None:
+    manual.configure(tracer_provider=telemetry.tracer_provider)
+    try:
+        with retrieval(query="what is otel?", data_source="kb") as step:
+            step.record(["d1", "d2"], [0.9, 0.5], contents=["doc one", "doc two"])
+        span = telemetry.span()
+        assert span.name == "retrieval kb"
+        assert attributes_of(span) == {
+            semconv.GEN_AI_OPERATION_NAME: "retrieval",
+            semconv.GEN_AI_DATA_SOURCE_ID: "kb",
+            semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_IDS: ["d1", "d2"],
+            semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES: [0.9, 0.5],
+        }
+        telemetry.clear()
+        manual.configure(
+            tracer_provider=telemetry.tracer_provider,
+            capture_content=True,
+            redact=lambda s: s.replace("one", "***"),
+        )
+        with retrieval(query="what is otel?", data_source="kb") as step:
+            step.record(["d1"], [0.9], contents=["doc one"])
+        attrs = attributes_of(telemetry.span())
+        assert attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] == "what is otel?"
+        assert json.loads(attrs[semconv.GEN_AI_RETRIEVAL_DOCUMENTS]) == [
+            {"id": "d1", "score": 0.9, "content": "doc ***"}
+        ]
+    finally:
+        manual._settings = None
+
+
+def test_llm_context_nesting() -> None:
+    assert current_attributes() == ()
+    with llm_context(user_id="u", session_id="s"):
+        with llm_context(session_id="s2", conversation_id="c"):
+            assert dict(current_attributes()) == {
+                semconv.USER_ID: "u",
+                semconv.SESSION_ID: "s2",
+                semconv.GEN_AI_CONVERSATION_ID: "c",
+            }
+        assert dict(current_attributes()) == {semconv.USER_ID: "u", semconv.SESSION_ID: "s"}
+    assert current_attributes() == ()

@@ -1,0 +1,104 @@
+"""Settings, content encoding (redaction, size limit) and token estimates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from otel_llm._core import content, tokens
+from otel_llm._core.settings import ContentMode, parse_content_mode, resolve_settings
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"),
+    [
+        (None, ContentMode.NO_CONTENT),
+        ("", ContentMode.NO_CONTENT),
+        ("SPAN_ONLY", ContentMode.SPAN_ONLY),
+        ("span_and_event", ContentMode.SPAN_AND_EVENT),
+        ("Event_Only", ContentMode.EVENT_ONLY),
+        ("no_content", ContentMode.NO_CONTENT),
+        ("true", ContentMode.SPAN_ONLY),
+        ("False", ContentMode.NO_CONTENT),
+        ("bogus", ContentMode.NO_CONTENT),
+    ],
+)
+def test_content_mode_values(raw: str | None, mode: ContentMode) -> None:
+    assert parse_content_mode(raw) is mode
+
+
+def test_settings_from_env() -> None:
+    env = {
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT",
+        "OTEL_LLM_CONTENT_MAX_LENGTH": "100",
+    }
+    s = resolve_settings("t", "0", {}, environ=env)
+    assert s.capture_content is True
+    assert s.max_content_length == 100
+    assert s.instruments is None  # no MeterProvider configured: no metrics
+    assert resolve_settings("t", "0", {}, environ={}).capture_content is False
+    assert (
+        resolve_settings(
+            "t", "0", {}, environ={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY"}
+        ).capture_content
+        is False
+    )
+    assert resolve_settings("t", "0", {"capture_content": True}, environ={}).capture_content is True
+    assert (
+        resolve_settings("t", "0", {}, environ={"OTEL_LLM_CONTENT_MAX_LENGTH": "x"}).max_content_length
+        == 8192
+    )
+
+
+def test_encode_redacts_every_string_and_truncates() -> None:
+    s = resolve_settings("t", "0", {"redact": lambda t: t.upper(), "max_content_length": 10}, environ={})
+    msgs = [
+        content.message("user", [content.text_part("hello world")]),
+        content.message("assistant", [content.tool_call_part("c1", "fn", '{"a":1}')], "tool_calls"),
+    ]
+    assert json.loads(content.encode(s, msgs) or "") == [
+        {"role": "user", "parts": [{"type": "text", "content": "HELLO WORL...[truncated]"}]},
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "c1", "name": "fn", "arguments": "...[truncated]"}],
+            "finish_reason": "tool_calls",
+        },
+    ]
+
+
+def test_failing_redaction_hook_never_leaks_content() -> None:
+    def boom(text: str) -> str:
+        raise RuntimeError("nope")
+
+    s = resolve_settings("t", "0", {"redact": boom}, environ={})
+    out = json.loads(content.encode(s, [content.message("user", [content.text_part("secret")])]) or "")
+    assert out[0]["parts"][0]["content"] == content.REDACTION_FAILED
+    assert content.encode_text(s, "secret") == content.REDACTION_FAILED
+
+
+def test_unlimited_when_max_length_not_positive() -> None:
+    s = resolve_settings("t", "0", {"max_content_length": 0}, environ={})
+    assert content.encode_text(s, "x" * 20000) == "x" * 20000
+
+
+def test_heuristic_counter() -> None:
+    counter = tokens.TokenCounter(loader=None)
+    assert counter.count("gpt-4o", ["abcd", "abcde", None, ""]) == (3, tokens.HEURISTIC_METHOD)
+
+
+def test_cached_tiktoken_file_requires_matching_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert tokens.cached_tiktoken_file("o200k_base") is None
+    key = hashlib.sha1(
+        b"https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+    ).hexdigest()
+    (tmp_path / key).write_bytes(b"not the real file")
+    assert tokens.cached_tiktoken_file("o200k_base") is None  # tiktoken would re-download it: never use
+    counter = tokens.TokenCounter()  # default loader: finds nothing, never touches the network
+    assert counter.wait_ready(30)
+    assert counter.method_for("gpt-4o") == tokens.HEURISTIC_METHOD

@@ -1,0 +1,212 @@
+"""Stream proxies over plain iterators: transparency and exactly-once end."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from otel_llm import semconv
+from otel_llm._core.settings import Settings, resolve_settings
+from otel_llm._core.span import LlmCall, Usage, start_call
+from otel_llm._core.stream import (
+    AsyncManagerProxy,
+    AsyncStreamProxy,
+    StreamState,
+    SyncManagerProxy,
+    SyncStreamProxy,
+)
+from otel_llm._core.tokens import TokenCounter
+from otel_llm.testing import Telemetry, attributes_of
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.chunks: list[Any] = []
+        self.finished = 0
+
+    def on_chunk(self, chunk: Any) -> None:
+        self.chunks.append(chunk)
+
+    def on_finish(self, call: LlmCall) -> None:
+        self.finished += 1
+        call.set_usage(Usage(input_tokens=1, output_tokens=len(self.chunks)))
+
+
+class Source:
+    """An SDK-like stream: iterator + close + context manager; optionally fails after n items."""
+
+    def __init__(self, items: list[Any], fail_after: int | None = None) -> None:
+        self.items = list(items)
+        self.pulled = 0
+        self.closed = False
+        self.fail_after = fail_after
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self.fail_after is not None and self.pulled >= self.fail_after:
+            raise ConnectionError("dropped")
+        if self.pulled >= len(self.items):
+            raise StopIteration
+        self.pulled += 1
+        return self.items[self.pulled - 1]
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@pytest.fixture
+def settings(telemetry: Telemetry) -> Settings:
+    return resolve_settings(
+        "t", "0", {"tracer_provider": telemetry.tracer_provider, "token_counter": TokenCounter(loader=None)}
+    )
+
+
+def start(settings: Settings) -> LlmCall:
+    return start_call(settings, operation="chat", provider="openai", request_model="m", stream=True)
+
+
+def test_exhaustion_ends_once_and_passes_chunks(settings: Settings, telemetry: Telemetry) -> None:
+    handler = Counting()
+    src = Source(["a", "b"])
+    proxy = SyncStreamProxy(src, StreamState(start(settings), handler))
+    assert list(proxy) == ["a", "b"]
+    assert handler.chunks == ["a", "b"] and handler.finished == 1
+    assert list(proxy) == []
+    proxy.close()
+    del proxy
+    gc.collect()
+    assert handler.finished == 1
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+    assert type(attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]) is float
+
+
+def test_never_pulls_unrequested_chunks(settings: Settings, telemetry: Telemetry) -> None:
+    src = Source(["a", "b", "c"])
+    proxy = SyncStreamProxy(src, StreamState(start(settings), Counting()))
+    assert next(proxy) == "a"
+    assert src.pulled == 1
+    proxy.close()
+    assert src.closed and src.pulled == 1
+    assert len(telemetry.spans()) == 1
+
+
+def test_abandoned_proxy_ends_on_gc(settings: Settings, telemetry: Telemetry) -> None:
+    handler = Counting()
+    proxy = SyncStreamProxy(Source(["a", "b"]), StreamState(start(settings), handler))
+    next(proxy)
+    assert telemetry.spans() == []
+    del proxy
+    gc.collect()
+    assert handler.finished == 1
+    assert attributes_of(telemetry.span())[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+
+
+def test_error_mid_stream_fails_span(settings: Settings, telemetry: Telemetry) -> None:
+    proxy = SyncStreamProxy(Source(["a", "b"], fail_after=1), StreamState(start(settings), Counting()))
+    with pytest.raises(ConnectionError):
+        list(proxy)
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert attributes_of(span)[semconv.ERROR_TYPE] == "ConnectionError"
+
+
+def test_context_manager_returns_proxy(settings: Settings, telemetry: Telemetry) -> None:
+    src = Source(["a"])
+    with SyncStreamProxy(src, StreamState(start(settings), Counting())) as proxy:
+        assert isinstance(proxy, SyncStreamProxy) and isinstance(proxy, Source)
+    assert src.closed
+    assert len(telemetry.spans()) == 1
+
+
+def test_handler_errors_are_swallowed(settings: Settings, telemetry: Telemetry) -> None:
+    class Broken:
+        def on_chunk(self, chunk: Any) -> None:
+            raise ValueError("bug")
+
+        def on_finish(self, call: LlmCall) -> None:
+            raise ValueError("bug")
+
+    assert list(SyncStreamProxy(Source(["a"]), StreamState(start(settings), Broken()))) == ["a"]
+    assert len(telemetry.spans()) == 1
+
+
+def test_manager_proxy(settings: Settings, telemetry: Telemetry) -> None:
+    src = Source(["x", "y"])
+
+    class Manager:
+        def __enter__(self) -> Source:
+            return src
+
+        def __exit__(self, *exc: object) -> None:
+            src.close()
+
+    handler = Counting()
+    with SyncManagerProxy(
+        Manager(), StreamState(start(settings), handler), lambda obj, st: SyncStreamProxy(obj, st)
+    ) as stream:
+        assert next(stream) == "x"
+    assert handler.finished == 1 and src.closed
+    assert len(telemetry.spans()) == 1
+
+
+class ASource:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = list(items)
+        self.closed = False
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self.items:
+            raise StopAsyncIteration
+        return self.items.pop(0)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def __aenter__(self) -> ASource:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def test_async_proxy_exhaustion_and_close(settings: Settings, telemetry: Telemetry) -> None:
+    handler = Counting()
+    proxy = AsyncStreamProxy(ASource(["a", "b"]), StreamState(start(settings), handler))
+    assert [c async for c in proxy] == ["a", "b"]
+    await proxy.close()
+    assert handler.finished == 1
+    src = ASource(["a", "b"])
+    async with AsyncStreamProxy(src, StreamState(start(settings), Counting())) as p2:
+        assert await p2.__anext__() == "a"
+    assert src.closed
+    assert len(telemetry.spans()) == 2
+
+
+async def test_async_manager_proxy_enter_error(settings: Settings, telemetry: Telemetry) -> None:
+    class Manager:
+        async def __aenter__(self) -> None:
+            raise TimeoutError("slow")
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    with pytest.raises(TimeoutError):
+        async with AsyncManagerProxy(Manager(), StreamState(start(settings), Counting()), lambda o, s: o):
+            pass
+    assert attributes_of(telemetry.span())[semconv.ERROR_TYPE] == "TimeoutError"

@@ -1,0 +1,242 @@
+"""Responses API and embeddings (sync and async, success and error), and instrumentor lifecycle."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+import wrapt
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_llm import semconv
+from otel_llm.openai import TARGETS, OpenAIInstrumentor
+from otel_llm.testing import Telemetry, attributes_of
+from otel_llm.testing.stub_openai import Reply, StubOpenAI, ToolCall
+
+API_KEY = "sk-test-0000"
+
+
+def port_of(stub: StubOpenAI) -> int:
+    return int(stub.url.rsplit(":", 1)[1].split("/")[0])
+
+
+def responses_expected(stub: StubOpenAI, **extra: Any) -> dict[str, Any]:
+    return {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        semconv.SERVER_ADDRESS: "127.0.0.1",
+        semconv.SERVER_PORT: port_of(stub),
+        semconv.GEN_AI_RESPONSE_ID: "resp_stub",
+        semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        semconv.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"],
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: 12,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 6,
+        semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
+        semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0,
+        semconv.OTEL_LLM_COST_USD: pytest.approx((12 * 0.15 + 6 * 0.6) / 1e6),
+        semconv.OTEL_LLM_COST_SOURCE: "genai-prices 0.2.3",
+        **extra,
+    }
+
+
+def test_responses_create_sync(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        out = client.responses.create(model="gpt-4o-mini", input="hi", max_output_tokens=50, temperature=0.2)
+    assert out.output_text == "Hello from the stub."
+    span = telemetry.span()
+    assert span.name == "chat gpt-4o-mini" and span.kind is SpanKind.CLIENT
+    assert attributes_of(span) == responses_expected(
+        stub, **{semconv.GEN_AI_REQUEST_MAX_TOKENS: 50, semconv.GEN_AI_REQUEST_TEMPERATURE: 0.2}
+    )
+
+
+async def test_responses_create_async(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai()
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    assert attributes_of(telemetry.span()) == responses_expected(stub)
+
+
+def test_responses_tool_call_and_content(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai(capture_content=True)
+    stub.enqueue(Reply(text="", tool_calls=(ToolCall("call_9", "lookup", '{"q":1}'),)))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        client.responses.create(model="gpt-4o-mini", input="find it", instructions="Be exact.")
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+    assert json.loads(attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "system", "parts": [{"type": "text", "content": "Be exact."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "find it"}]},
+    ]
+    assert json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "call_9", "name": "lookup", "arguments": '{"q":1}'}],
+            "finish_reason": "tool_calls",
+        }
+    ]
+
+
+def test_responses_parse(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        text: str
+
+    instrument_openai()
+    stub.enqueue(Reply(text='{"text": "ok"}'))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        parsed = client.responses.parse(model="gpt-4o-mini", input="hi", text_format=Answer)
+    assert parsed.output_parsed == Answer(text="ok")
+    assert attributes_of(telemetry.span()) == responses_expected(stub, **{semconv.GEN_AI_OUTPUT_TYPE: "json"})
+
+
+async def test_responses_error_async(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai()
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        with pytest.raises(openai.InternalServerError):
+            await client.responses.create(model="stub-error-500", input="hi")
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert attributes_of(span)[semconv.ERROR_TYPE] == "openai.InternalServerError"
+
+
+def embeddings_expected(stub: StubOpenAI, **extra: Any) -> dict[str, Any]:
+    return {
+        semconv.GEN_AI_OPERATION_NAME: "embeddings",
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_REQUEST_MODEL: "text-embedding-3-small",
+        semconv.SERVER_ADDRESS: "127.0.0.1",
+        semconv.SERVER_PORT: port_of(stub),
+        semconv.GEN_AI_RESPONSE_MODEL: "text-embedding-3-small",
+        semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: 8,
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: 12,
+        semconv.OTEL_LLM_COST_USD: pytest.approx(12 * 0.02 / 1e6),
+        semconv.OTEL_LLM_COST_SOURCE: "genai-prices 0.2.3",
+        **extra,
+    }
+
+
+def test_embeddings_sync(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        out = client.embeddings.create(
+            model="text-embedding-3-small", input=["a", "b"], encoding_format="float"
+        )
+    assert len(out.data) == 2
+    span = telemetry.span()
+    assert span.name == "embeddings text-embedding-3-small"
+    assert attributes_of(span) == embeddings_expected(
+        stub, **{semconv.GEN_AI_REQUEST_ENCODING_FORMATS: ["float"]}
+    )
+    tokens = telemetry.points(semconv.METRIC_CLIENT_TOKEN_USAGE)
+    assert [(a[semconv.GEN_AI_TOKEN_TYPE], p.sum) for a, p in tokens] == [("input", 12)]
+
+
+async def test_embeddings_async_and_error(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        await client.embeddings.create(model="text-embedding-3-small", input="a")
+        with pytest.raises(openai.RateLimitError):
+            await client.embeddings.create(model="stub-error-429", input="a")
+    ok, failed = telemetry.spans()
+    assert attributes_of(ok) == embeddings_expected(stub)
+    assert attributes_of(failed)[semconv.ERROR_TYPE] == "openai.RateLimitError"
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+def _wrapped_targets() -> list[str]:
+    found = []
+    for target in TARGETS:
+        owner, attr = target.owner()
+        if isinstance(
+            owner.__dict__[attr],
+            wrapt.ObjectProxy if not hasattr(wrapt, "BaseObjectProxy") else wrapt.BaseObjectProxy,
+        ):
+            found.append(target.key)
+    return found
+
+
+def test_uninstrument_removes_every_wrapper_and_reinstrument_works(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    inst = instrument_openai()
+    assert len(_wrapped_targets()) == len(TARGETS) == 10
+    inst.uninstrument()
+    assert _wrapped_targets() == []
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert telemetry.spans() == []
+        instrument_openai()
+        assert len(_wrapped_targets()) == 10
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert len(telemetry.spans()) == 1
+
+
+def test_suppressed_instrumentation_makes_no_span(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    with (
+        openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client,
+        suppress_instrumentation(),
+    ):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert telemetry.spans() == []
+
+
+def test_attach_failure_is_logged_once_and_counted(
+    telemetry: Telemetry, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_llm._core import instrumentor
+    from otel_llm._core.instrumentor import WrapTarget
+    from otel_llm._core.settings import resolve_settings
+
+    monkeypatch.setattr(instrumentor, "_logged_failures", set())
+    settings = resolve_settings("t", "0", {"meter_provider": telemetry.meter_provider})
+    bad = WrapTarget("openai.resources.embeddings", "Embeddings.no_such_method", lambda s: lambda *a: None)
+    for _ in range(2):
+        assert instrumentor.attach([bad], settings) == []
+    assert caplog.text.count("cannot instrument openai.resources.embeddings:Embeddings.no_such_method") == 1
+    points = telemetry.points(semconv.METRIC_INSTRUMENTATION_ATTACH_FAILURES)
+    assert [(a, p.value) for a, p in points] == [
+        (
+            {
+                semconv.OTEL_LLM_INSTRUMENTATION_TARGET: "openai.resources.embeddings:Embeddings.no_such_method"
+            },
+            2,
+        )
+    ]
+
+
+def test_instrumentation_dependencies_and_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    assert tuple(OpenAIInstrumentor().instrumentation_dependencies()) == ("openai >= 1.0",)
+    names = {ep.name: ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
+    assert names["otel_llm_openai"] == "otel_llm.openai:OpenAIInstrumentor"
+
+
+def test_llm_context_ids_on_spans(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    from otel_llm.context import llm_context
+
+    instrument_openai()
+    with (
+        openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client,
+        llm_context(user_id="u1", session_id="s1", conversation_id="c1", tenant_id="t1"),
+    ):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.USER_ID] == "u1"
+    assert attrs[semconv.SESSION_ID] == "s1"
+    assert attrs[semconv.GEN_AI_CONVERSATION_ID] == "c1"
+    assert attrs[semconv.OTEL_LLM_TENANT_ID] == "t1"
