@@ -21,7 +21,7 @@ import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -41,6 +41,7 @@ __all__ = [
     "LogsConsumer",
     "MetricsBatch",
     "MetricsConsumer",
+    "PartialSuccessError",
     "PermanentError",
     "RetryableError",
     "Signal",
@@ -127,6 +128,15 @@ class PermanentError(ConsumerError):
     retryable = False
 
 
+class PartialSuccessError(PermanentError):
+    """Part of the batch was refused for good (``rejected`` spans, points or records); the rest was
+    accepted. Receivers answer success with OTLP ``partial_success``; do not retry."""
+
+    def __init__(self, message: str, rejected: int) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 class RetryableError(ConsumerError):
     """A transient failure (queue full, backend down): retry, after ``retry_after`` seconds if set."""
 
@@ -169,6 +179,19 @@ class AlertsConsumer(Protocol):
     async def consume_alerts(self, events: Sequence[Any]) -> None: ...
 
 
+class _Services(dict[str, Any]):
+    """The service registry: publishing a name runs the callbacks waiting for it."""
+
+    def __init__(self, initial: dict[str, Any] | None = None) -> None:
+        super().__init__(initial or {})
+        self.waiting: dict[str, list[Callable[[Any], None]]] = {}
+
+    def __setitem__(self, name: str, service: Any) -> None:
+        super().__setitem__(name, service)
+        for callback in self.waiting.pop(name, ()):
+            callback(service)
+
+
 class Host:
     """What a running component may reach beyond its own consumers.
 
@@ -176,15 +199,27 @@ class Host:
     example the ``llm_metrics`` connector publishes its windowed summary store under
     ``"llm_metrics"``); ``telemetry`` is the self-telemetry registry; ``data_dir`` is where
     persistent state lives (SQLite databases, on-disk queues).
+
+    Components start downstream-first, so a consumer of a service may start before the
+    component that publishes it: subscribe with :meth:`on_service`, never by looking the
+    service up once in ``start``.
     """
 
     def __init__(self, telemetry: Any, data_dir: str, services: dict[str, Any] | None = None) -> None:
         self.telemetry = telemetry
         self.data_dir = data_dir
-        self.services: dict[str, Any] = services if services is not None else {}
+        self.services: dict[str, Any] = _Services(services)
 
     def service(self, name: str) -> Any | None:
         return self.services.get(name)
+
+    def on_service(self, name: str, callback: Callable[[Any], None]) -> None:
+        """Run ``callback(service)`` now if ``name`` is published, else as soon as it is."""
+        service = self.services.get(name)
+        if service is not None:
+            callback(service)
+        else:
+            cast(_Services, self.services).waiting.setdefault(name, []).append(callback)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Exporter ``debug``: logs what it receives (development aid)."""
