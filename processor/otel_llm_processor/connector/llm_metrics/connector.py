@@ -1,0 +1,245 @@
+"""The ``llm_metrics`` connector: LLM spans in, metrics out, windowed summaries in-process.
+
+``consume_traces`` turns a batch into de-duplicated :class:`LlmCall` objects, aggregates them in one
+vectorised pass (:mod:`.aggregator`) and adds the result to the rolling windows and to the state
+since the last flush. Every ``flush_interval`` the state becomes one OTLP metrics request for the
+next consumers (cumulative by default, or delta). Published as ``host.services["llm_metrics"]``
+(:class:`~otel_llm_processor.services.LlmMetricsView`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+from otel_llm_processor.component import CreateSettings, Host, MetricsBatch, TracesBatch
+from otel_llm_processor.connector.llm_metrics import part as P
+from otel_llm_processor.connector.llm_metrics.aggregator import Aggregator
+from otel_llm_processor.connector.llm_metrics.config import Config
+from otel_llm_processor.connector.llm_metrics.otlp import Snapshot, build_request
+from otel_llm_processor.connector.llm_metrics.pricing import Pricer
+from otel_llm_processor.connector.llm_metrics.summary import summarize
+from otel_llm_processor.connector.llm_metrics.windows import Windows
+from otel_llm_processor.model.dedup import dedup_calls
+from otel_llm_processor.model.llm_call import LlmCall, calls_from_request
+from otel_llm_processor.services import GroupSummary, SeriesUpdate
+
+__all__ = ["SERVICE_NAME", "LlmMetricsConnector"]
+
+_log = logging.getLogger(__name__)
+SERVICE_NAME = "llm_metrics"
+_COMPACT_EVERY = 64  # pending parts merged into one when this many piled up between flushes
+
+
+class LlmMetricsConnector:
+    def __init__(
+        self,
+        settings: CreateSettings,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        pricer: Pricer | None = None,
+    ) -> None:
+        self._id = str(settings.id)
+        self._telemetry = settings.telemetry
+        self._next = settings.next_metrics
+        self._config = config
+        self._clock = clock
+        if pricer is None and config.compute_cost:
+            pricer = Pricer()
+        self._dims = tuple(d.name for d in config.dimensions)
+        self._dim_defaults = tuple(d.default for d in config.dimensions)
+        self._agg = Aggregator(self._dims, config.max_series, config.exemplars_per_series, pricer)
+        self._windows = Windows()
+        self._pending: list[P.Part] = []
+        self._cumulative = P.EMPTY
+        self._last_flush = clock()
+        self._subscribers: list[Callable[[Sequence[SeriesUpdate]], None]] = []
+        self._call_subscribers: list[Callable[[Sequence[LlmCall]], None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopped = False
+        for name, text in (
+            ("llm_calls_aggregated", "LLM calls aggregated into metrics"),
+            ("series_overflow", "LLM calls aggregated into the overflow series (max_series reached)"),
+            ("llm_calls_unpriced", "LLM calls with usage but no known price"),
+            ("metric_points_sent", "Metric data points sent downstream"),
+            ("metrics_send_failed", "Flushes the next consumer refused"),
+            ("subscriber_errors", "Exceptions raised by llm_metrics subscribers"),
+            ("batches_failed", "Span batches llm_metrics failed to aggregate (a bug; see debug log)"),
+        ):
+            self._telemetry.describe(name, text)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self, host: Host) -> None:
+        if self._started:
+            return
+        self._started = True
+        host.services.setdefault(SERVICE_NAME, self)
+        self._last_flush = self._clock()
+        self._task = asyncio.create_task(self._flush_loop(), name=f"{self._id} flush")
+
+    async def shutdown(self, deadline: float) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.flush(), timeout=max(0.0, deadline - time.monotonic()))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.flush_interval)
+            try:
+                await self.flush()
+            except Exception:  # never let the loop die
+                _log.debug("llm_metrics flush failed", exc_info=True)
+
+    # -- intake ------------------------------------------------------------------------------
+    async def consume_traces(self, batch: TracesBatch) -> None:
+        try:
+            if self._dims:
+                calls, dims = self._calls_with_dimensions(batch.request)
+            else:
+                calls, dims = dedup_calls(calls_from_request(batch.request)), None
+            self._ingest(calls, dims)
+        except Exception:  # a bug here must not refuse the batch for the other exporters
+            self._telemetry.add(self._id, "batches_failed")
+            _log.debug("llm_metrics: batch not aggregated", exc_info=True)
+
+    async def record_calls(self, calls: Sequence[LlmCall]) -> None:
+        dims = [self._dim_defaults] * len(calls) if self._dims else None
+        self._ingest(calls, dims)
+
+    def _calls_with_dimensions(
+        self, request: ExportTraceServiceRequest
+    ) -> tuple[list[LlmCall], list[tuple[str, ...]]]:
+        found: dict[tuple[bytes, bytes], tuple[str, ...]] = {}
+        calls: list[LlmCall] = []
+        for rs in request.resource_spans:
+            resource_values = _values(rs.resource.attributes, self._dims)
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    call = LlmCall.from_span(span, rs.resource)
+                    if call is None:
+                        continue
+                    span_values = _values(span.attributes, self._dims)
+                    found[(call.trace_id, call.span_id)] = tuple(
+                        span_values.get(name) or resource_values.get(name) or default
+                        for name, default in zip(self._dims, self._dim_defaults, strict=True)
+                    )
+                    calls.append(call)
+        calls = list(dedup_calls(calls))
+        return calls, [found[(c.trace_id, c.span_id)] for c in calls]
+
+    def _ingest(self, calls: Sequence[LlmCall], dims: Sequence[tuple[str, ...]] | None) -> None:
+        if not calls:
+            return
+        now = self._clock()
+        result = self._agg.aggregate(calls, now, dims, want_updates=bool(self._subscribers))
+        self._windows.add(now, result.part)
+        self._pending.append(result.part)
+        if len(self._pending) >= _COMPACT_EVERY:
+            self._pending = [P.merge(self._pending)]
+        tel = self._telemetry
+        tel.add(self._id, "llm_calls_aggregated", len(calls))
+        if result.overflowed:
+            tel.add(self._id, "series_overflow", result.overflowed)
+        if result.unpriced:
+            tel.add(self._id, "llm_calls_unpriced", result.unpriced)
+        tel.set(self._id, "series_active", len(self._agg.registry))
+        for callback in self._subscribers:
+            self._notify(callback, result.updates)
+        for call_callback in self._call_subscribers:
+            self._notify(call_callback, calls)
+
+    def _notify(self, callback: Callable[[Any], None], payload: Any) -> None:
+        try:
+            callback(payload)
+        except Exception:
+            self._telemetry.add(self._id, "subscriber_errors")
+            _log.debug("llm_metrics subscriber failed", exc_info=True)
+
+    # -- flush -------------------------------------------------------------------------------
+    async def flush(self) -> MetricsBatch | None:
+        """Send the state to the next consumer now; returns what was sent (``None``: nothing)."""
+        now = self._clock()
+        interval = P.merge(self._pending)
+        self._pending = []
+        cumulative = self._config.temporality == "cumulative"
+        if cumulative:
+            self._cumulative = P.merge([self._cumulative, interval])
+        registry = self._agg.registry
+        snap = Snapshot(
+            part=self._cumulative if cumulative else interval,
+            time_ns=int(now * 1e9),
+            start_ns=[int(t * 1e9) for t in registry.first_seen]
+            if cumulative
+            else int(self._last_flush * 1e9),
+            cumulative=cumulative,
+            exemplars=self._agg.take_exemplars(),
+            max_buckets=self._config.max_buckets,
+        )
+        self._last_flush = now
+        if len(snap.part.series) == 0:
+            return None
+        request = build_request(registry, snap)
+        points = sum(
+            len(_points(m)) for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        )
+        batch = MetricsBatch(request=request, point_count=points, received_at=now)
+        if self._next is None:
+            return batch
+        try:
+            await self._next.consume_metrics(batch)
+        except Exception:
+            self._telemetry.add(self._id, "metrics_send_failed")
+            _log.debug("llm_metrics: next consumer refused the metrics", exc_info=True)
+            return batch
+        self._telemetry.add(self._id, "metric_points_sent", points)
+        return batch
+
+    # -- LlmMetricsView ----------------------------------------------------------------------
+    def summarize(
+        self, window: str, group_by: Sequence[str] = (), where: Mapping[str, str] | None = None
+    ) -> list[GroupSummary]:
+        part = self._windows.part(window, self._clock())
+        return summarize(self._agg.registry, part, window, group_by, where)
+
+    def subscribe(self, callback: Callable[[Sequence[SeriesUpdate]], None]) -> None:
+        self._subscribers.append(callback)
+
+    def subscribe_calls(self, callback: Callable[[Sequence[LlmCall]], None]) -> None:
+        self._call_subscribers.append(callback)
+
+
+def _values(attributes: Sequence[KeyValue], names: Sequence[str]) -> dict[str, str]:
+    wanted = set(names)
+    out: dict[str, str] = {}
+    for kv in attributes:
+        if kv.key in wanted:
+            value = kv.value
+            kind = value.WhichOneof("value")
+            if kind == "string_value":
+                out[kv.key] = value.string_value
+            elif kind in ("int_value", "double_value"):
+                out[kv.key] = str(getattr(value, kind))
+            elif kind == "bool_value":
+                out[kv.key] = "true" if value.bool_value else "false"
+    return out
+
+
+def _points(metric: Any) -> Sequence[Any]:
+    kind = metric.WhichOneof("data")
+    return getattr(metric, kind).data_points if kind else ()

@@ -1,0 +1,267 @@
+"""Tables that map every LLM-span dialect to one model: attribute key -> slot, value aliases, renames.
+
+``LlmCall.from_span`` makes one pass over a span's attributes and stores each known attribute's
+value in the slot its key maps to (:data:`SLOTS`); it then resolves each field from its slots,
+newest name first (:mod:`otel_llm_processor.model.llm_call`). The ``normalize`` processor uses
+:data:`RENAMES` to rewrite old names to the current GenAI semantic conventions.
+
+How input tokens are normalised (the semantic conventions: input tokens SHOULD include cached ones):
+
+- OTel (current and legacy), OpenLLMetry, OpenInference: recorded counts already include cache
+  reads/writes (OpenAI's ``prompt_tokens`` includes them; these instrumentations add Anthropic's
+  cache tokens themselves; OpenInference's ``prompt_details`` are a breakdown of ``prompt``).
+- OpenLIT with Anthropic: OpenLIT records Anthropic's own ``input_tokens``, which exclude cache
+  reads and writes, so cache read + creation tokens are added.
+- Any dialect: a recorded input count smaller than the cache tokens cannot be inclusive; the cache
+  tokens are added.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from otel_llm import semconv as sc
+
+__all__ = [
+    "DIALECT_OPENINFERENCE",
+    "DIALECT_OPENLIT",
+    "DIALECT_OPENLLMETRY",
+    "DIALECT_OTEL",
+    "DIALECT_OTEL_LEGACY",
+    "NON_LLM_OPERATIONS",
+    "N_SLOTS",
+    "OPERATIONS",
+    "RENAMES",
+    "SLOTS",
+    "TRACELOOP_OPERATIONS",
+    "normalize_provider",
+]
+
+DIALECT_OTEL: Final = "otel"
+DIALECT_OTEL_LEGACY: Final = "otel_legacy"
+DIALECT_OPENLLMETRY: Final = "openllmetry"
+DIALECT_OPENINFERENCE: Final = "openinference"
+DIALECT_OPENLIT: Final = "openlit"
+
+# Slot ids. Each known key has its own slot; several slots may feed one LlmCall field.
+(
+    S_OPERATION,
+    S_PROVIDER,
+    S_SYSTEM,
+    S_REQUEST_MODEL,
+    S_RESPONSE_MODEL,
+    S_RESPONSE_ID,
+    S_INPUT,
+    S_PROMPT,
+    S_OUTPUT,
+    S_COMPLETION,
+    S_CACHE_READ,
+    S_CACHE_CREATION,
+    S_CACHE_WRITE,
+    S_REASONING,
+    S_TTFT,
+    S_STREAM,
+    S_FINISH_REASONS,
+    S_ERROR_TYPE,
+    S_USER,
+    S_SESSION,
+    S_CONVERSATION,
+    S_TENANT,
+    S_COST,
+    # OpenLLMetry
+    S_TL_REQUEST_TYPE,
+    S_TL_TOTAL,
+    S_TL_GEN_AI_TOTAL,
+    S_TL_CACHE_READ,
+    S_TL_CACHE_CREATION,
+    S_TL_REASONING,
+    S_TL_GEN_AI_REASONING,
+    S_TL_IS_STREAMING,
+    S_TL_GEN_AI_IS_STREAMING,
+    S_TL_SPAN_KIND,
+    S_TL_USER,
+    S_TL_SESSION,
+    S_TL_FINISH_REASON,
+    S_TL_COMPLETION_0_FINISH_REASON,
+    S_TL_API_BASE,
+    # OpenInference
+    S_OI_KIND,
+    S_OI_PROVIDER,
+    S_OI_SYSTEM,
+    S_OI_MODEL,
+    S_OI_REQUEST_MODEL,
+    S_OI_RESPONSE_MODEL,
+    S_OI_EMBEDDING_MODEL,
+    S_OI_PROMPT,
+    S_OI_COMPLETION,
+    S_OI_TOTAL,
+    S_OI_CACHE_READ,
+    S_OI_CACHE_WRITE,
+    S_OI_REASONING,
+    S_OI_COST,
+    S_OI_FINISH_REASON,
+    S_OI_LLM_PARAMS,
+    S_OI_EMBEDDING_PARAMS,
+    # OpenLIT
+    S_OL_COST,
+    S_OL_IS_STREAM,
+    S_OL_TTFT,
+    S_OL_SDK_NAME,
+    # Langfuse
+    S_LF_USER,
+    S_LF_SESSION,
+    N_SLOTS,
+) = range(62)
+
+SLOTS: Final[dict[str, int]] = {
+    sc.GEN_AI_OPERATION_NAME: S_OPERATION,
+    sc.GEN_AI_PROVIDER_NAME: S_PROVIDER,
+    sc.GEN_AI_SYSTEM: S_SYSTEM,
+    sc.GEN_AI_REQUEST_MODEL: S_REQUEST_MODEL,
+    sc.GEN_AI_RESPONSE_MODEL: S_RESPONSE_MODEL,
+    sc.GEN_AI_RESPONSE_ID: S_RESPONSE_ID,
+    sc.GEN_AI_USAGE_INPUT_TOKENS: S_INPUT,
+    sc.GEN_AI_USAGE_PROMPT_TOKENS: S_PROMPT,
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: S_OUTPUT,
+    sc.GEN_AI_USAGE_COMPLETION_TOKENS: S_COMPLETION,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: S_CACHE_READ,
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: S_CACHE_CREATION,
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: S_CACHE_WRITE,
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: S_REASONING,
+    sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: S_TTFT,
+    sc.GEN_AI_REQUEST_STREAM: S_STREAM,
+    sc.GEN_AI_RESPONSE_FINISH_REASONS: S_FINISH_REASONS,
+    sc.ERROR_TYPE: S_ERROR_TYPE,
+    sc.USER_ID: S_USER,
+    sc.SESSION_ID: S_SESSION,
+    sc.GEN_AI_CONVERSATION_ID: S_CONVERSATION,
+    sc.OTEL_LLM_TENANT_ID: S_TENANT,
+    sc.OTEL_LLM_COST_USD: S_COST,
+    sc.TRACELOOP_REQUEST_TYPE: S_TL_REQUEST_TYPE,
+    sc.TRACELOOP_USAGE_TOTAL_TOKENS: S_TL_TOTAL,
+    sc.TRACELOOP_GEN_AI_USAGE_TOTAL_TOKENS: S_TL_GEN_AI_TOTAL,
+    sc.TRACELOOP_CACHE_READ_INPUT_TOKENS: S_TL_CACHE_READ,
+    sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS: S_TL_CACHE_CREATION,
+    sc.TRACELOOP_REASONING_TOKENS: S_TL_REASONING,
+    sc.TRACELOOP_GEN_AI_REASONING_TOKENS: S_TL_GEN_AI_REASONING,
+    sc.TRACELOOP_IS_STREAMING: S_TL_IS_STREAMING,
+    sc.TRACELOOP_GEN_AI_IS_STREAMING: S_TL_GEN_AI_IS_STREAMING,
+    sc.TRACELOOP_SPAN_KIND: S_TL_SPAN_KIND,
+    sc.TRACELOOP_ASSOCIATION_USER_ID: S_TL_USER,
+    sc.TRACELOOP_ASSOCIATION_SESSION_ID: S_TL_SESSION,
+    sc.TRACELOOP_RESPONSE_FINISH_REASON: S_TL_FINISH_REASON,
+    sc.TRACELOOP_COMPLETION_0_FINISH_REASON: S_TL_COMPLETION_0_FINISH_REASON,
+    sc.TRACELOOP_OPENAI_API_BASE: S_TL_API_BASE,
+    sc.OPENINFERENCE_SPAN_KIND: S_OI_KIND,
+    sc.OPENINFERENCE_LLM_PROVIDER: S_OI_PROVIDER,
+    sc.OPENINFERENCE_LLM_SYSTEM: S_OI_SYSTEM,
+    sc.OPENINFERENCE_LLM_MODEL_NAME: S_OI_MODEL,
+    sc.OPENINFERENCE_LLM_REQUEST_MODEL_NAME: S_OI_REQUEST_MODEL,
+    sc.OPENINFERENCE_LLM_RESPONSE_MODEL_NAME: S_OI_RESPONSE_MODEL,
+    sc.OPENINFERENCE_EMBEDDING_MODEL_NAME: S_OI_EMBEDDING_MODEL,
+    sc.OPENINFERENCE_TOKEN_COUNT_PROMPT: S_OI_PROMPT,
+    sc.OPENINFERENCE_TOKEN_COUNT_COMPLETION: S_OI_COMPLETION,
+    sc.OPENINFERENCE_TOKEN_COUNT_TOTAL: S_OI_TOTAL,
+    sc.OPENINFERENCE_TOKEN_COUNT_CACHE_READ: S_OI_CACHE_READ,
+    sc.OPENINFERENCE_TOKEN_COUNT_CACHE_WRITE: S_OI_CACHE_WRITE,
+    sc.OPENINFERENCE_TOKEN_COUNT_REASONING: S_OI_REASONING,
+    sc.OPENINFERENCE_COST_TOTAL: S_OI_COST,
+    sc.OPENINFERENCE_LLM_FINISH_REASON: S_OI_FINISH_REASON,
+    sc.OPENINFERENCE_LLM_INVOCATION_PARAMETERS: S_OI_LLM_PARAMS,
+    sc.OPENINFERENCE_EMBEDDING_INVOCATION_PARAMETERS: S_OI_EMBEDDING_PARAMS,
+    sc.OPENLIT_USAGE_COST: S_OL_COST,
+    sc.OPENLIT_REQUEST_IS_STREAM: S_OL_IS_STREAM,
+    sc.OPENLIT_SERVER_TTFT: S_OL_TTFT,
+    sc.OPENLIT_TELEMETRY_SDK_NAME: S_OL_SDK_NAME,
+    sc.LANGFUSE_USER_ID: S_LF_USER,
+    sc.LANGFUSE_SESSION_ID: S_LF_SESSION,
+}
+assert len(SLOTS) == N_SLOTS and sorted(SLOTS.values()) == list(range(N_SLOTS))
+
+# Known gen_ai.operation.name values (also used to read the operation from a span name).
+OPERATIONS: Final = frozenset(
+    {
+        sc.OP_CHAT,
+        sc.OP_GENERATE_CONTENT,
+        sc.OP_TEXT_COMPLETION,
+        sc.OP_EMBEDDINGS,
+        sc.OP_RETRIEVAL,
+        sc.OP_EXECUTE_TOOL,
+        sc.OP_INVOKE_AGENT,
+        sc.OP_CREATE_AGENT,
+        sc.OP_INVOKE_WORKFLOW,
+    }
+)
+# Operations that are not a call to a model: agents, tools, workflows, retrieval. Their usage (if any)
+# is the sum of the model calls beneath them, which are counted on their own spans.
+NON_LLM_OPERATIONS: Final = frozenset(
+    {sc.OP_RETRIEVAL, sc.OP_EXECUTE_TOOL, sc.OP_INVOKE_AGENT, sc.OP_CREATE_AGENT, sc.OP_INVOKE_WORKFLOW}
+)
+# OpenLLMetry llm.request.type -> gen_ai.operation.name ("unknown" maps to nothing).
+TRACELOOP_OPERATIONS: Final[dict[str, str]] = {
+    sc.TRACELOOP_REQUEST_TYPE_CHAT: sc.OP_CHAT,
+    sc.TRACELOOP_REQUEST_TYPE_COMPLETION: sc.OP_TEXT_COMPLETION,
+    sc.TRACELOOP_REQUEST_TYPE_EMBEDDING: sc.OP_EMBEDDINGS,
+    sc.TRACELOOP_REQUEST_TYPE_RERANK: sc.OP_RERANK,
+}
+# OpenInference span kind -> gen_ai.operation.name (only these two kinds are model calls).
+OPENINFERENCE_OPERATIONS: Final[dict[str, str]] = {
+    sc.OPENINFERENCE_KIND_LLM: sc.OP_CHAT,
+    sc.OPENINFERENCE_KIND_EMBEDDING: sc.OP_EMBEDDINGS,
+}
+
+_PROVIDER_CACHE: dict[str, str] = {}
+_PROVIDER_CACHE_MAX = 1024
+
+
+def normalize_provider(raw: str) -> str:
+    """``gen_ai.provider.name`` value for a provider value of any dialect (``OpenAI`` -> ``openai``)."""
+    hit = _PROVIDER_CACHE.get(raw)
+    if hit is not None:
+        return hit
+    low = raw.strip().lower()
+    value = sc.PROVIDER_ALIASES.get(low, low)
+    if len(_PROVIDER_CACHE) < _PROVIDER_CACHE_MAX:
+        _PROVIDER_CACHE[raw] = value
+    return value
+
+
+# normalize processor: old key -> current key. Values of provider and operation keys are mapped too.
+RENAMES: Final[dict[str, str]] = {
+    sc.GEN_AI_SYSTEM: sc.GEN_AI_PROVIDER_NAME,
+    sc.GEN_AI_USAGE_PROMPT_TOKENS: sc.GEN_AI_USAGE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_COMPLETION_TOKENS: sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    sc.GEN_AI_OPENAI_REQUEST_SEED: sc.GEN_AI_REQUEST_SEED,
+    sc.GEN_AI_OPENAI_REQUEST_SERVICE_TIER: sc.OPENAI_REQUEST_SERVICE_TIER,
+    sc.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: sc.OPENAI_RESPONSE_SERVICE_TIER,
+    sc.GEN_AI_OPENAI_RESPONSE_SYSTEM_FINGERPRINT: sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
+    sc.TRACELOOP_OPENAI_SYSTEM_FINGERPRINT: sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
+    sc.TRACELOOP_REQUEST_TYPE: sc.GEN_AI_OPERATION_NAME,
+    sc.TRACELOOP_CACHE_READ_INPUT_TOKENS: sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS: sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    sc.TRACELOOP_REASONING_TOKENS: sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    sc.TRACELOOP_GEN_AI_REASONING_TOKENS: sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    sc.TRACELOOP_IS_STREAMING: sc.GEN_AI_REQUEST_STREAM,
+    sc.TRACELOOP_GEN_AI_IS_STREAMING: sc.GEN_AI_REQUEST_STREAM,
+    sc.TRACELOOP_ASSOCIATION_USER_ID: sc.USER_ID,
+    sc.TRACELOOP_ASSOCIATION_SESSION_ID: sc.SESSION_ID,
+    sc.OPENINFERENCE_SPAN_KIND: sc.GEN_AI_OPERATION_NAME,
+    sc.OPENINFERENCE_LLM_PROVIDER: sc.GEN_AI_PROVIDER_NAME,
+    sc.OPENINFERENCE_LLM_SYSTEM: sc.GEN_AI_PROVIDER_NAME,
+    sc.OPENINFERENCE_LLM_REQUEST_MODEL_NAME: sc.GEN_AI_REQUEST_MODEL,
+    sc.OPENINFERENCE_LLM_RESPONSE_MODEL_NAME: sc.GEN_AI_RESPONSE_MODEL,
+    sc.OPENINFERENCE_LLM_MODEL_NAME: sc.GEN_AI_RESPONSE_MODEL,
+    sc.OPENINFERENCE_EMBEDDING_MODEL_NAME: sc.GEN_AI_RESPONSE_MODEL,
+    sc.OPENINFERENCE_TOKEN_COUNT_PROMPT: sc.GEN_AI_USAGE_INPUT_TOKENS,
+    sc.OPENINFERENCE_TOKEN_COUNT_COMPLETION: sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+    sc.OPENINFERENCE_TOKEN_COUNT_CACHE_READ: sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.OPENINFERENCE_TOKEN_COUNT_CACHE_WRITE: sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    sc.OPENINFERENCE_TOKEN_COUNT_REASONING: sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    sc.OPENINFERENCE_COST_TOTAL: sc.OTEL_LLM_COST_USD,
+    sc.OPENLIT_USAGE_COST: sc.OTEL_LLM_COST_USD,
+    sc.OPENLIT_REQUEST_IS_STREAM: sc.GEN_AI_REQUEST_STREAM,
+    sc.OPENLIT_SERVER_TTFT: sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    sc.LANGFUSE_USER_ID: sc.USER_ID,
+    sc.LANGFUSE_SESSION_ID: sc.SESSION_ID,
+}

@@ -1,0 +1,1 @@
+"""Processor ``normalize`` (opt-in): rewrites LLM spans of every dialect to the current GenAI names."""
