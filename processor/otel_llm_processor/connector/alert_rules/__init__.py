@@ -1,0 +1,1 @@
+"""Connector ``alert_rules``: rules on derived metrics and anomalies -> alert transitions."""

@@ -1,0 +1,1 @@
+"""Processor ``anomaly``: streaming detectors, budgets, unpriced models and runaway traces."""
