@@ -191,6 +191,15 @@ class _Services(dict[str, Any]):
         for callback in self.waiting.pop(name, ()):
             callback(service)
 
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name not in self:
+            self[name] = default
+        return self[name]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for name, service in dict(*args, **kwargs).items():
+            self[name] = service
+
 
 class Host:
     """What a running component may reach beyond its own consumers.

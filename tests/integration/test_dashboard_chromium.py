@@ -75,7 +75,12 @@ async def api_server() -> AsyncIterator[tuple[str, object, object]]:
     now = time.time()
     for i in range(30, 0, -1):  # five minutes of history, one point per 10 s slot
         for cb in view.subscribers:  # type: ignore[attr-defined]
-            cb([_update(now - 10 * i, "gpt-4o-mini", 20, 0.8), _update(now - 10 * i, "claude-3-5-haiku", 5, 1.4)])
+            cb(
+                [
+                    _update(now - 10 * i, "gpt-4o-mini", 20, 0.8),
+                    _update(now - 10 * i, "claude-3-5-haiku", 5, 1.4),
+                ]
+            )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -92,7 +97,9 @@ async def api_server() -> AsyncIterator[tuple[str, object, object]]:
 
 
 async def test_dashboard_renders_and_acknowledges(api_server: tuple[str, object, object]) -> None:
-    require_peer(shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), "Chromium not found (Debian package chromium)")
+    require_peer(
+        shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), "Chromium not found (Debian package chromium)"
+    )
     from playwright.async_api import async_playwright
 
     base, alerts, _view = api_server

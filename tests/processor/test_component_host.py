@@ -23,3 +23,14 @@ def test_on_service_runs_now_or_when_published() -> None:
 def test_component_id_round_trip() -> None:
     assert ComponentID.parse("otlp/jaeger") == ComponentID("otlp", "jaeger")
     assert str(ComponentID.parse("otlp")) == "otlp"
+
+
+def test_every_way_of_publishing_notifies_waiters() -> None:
+    host = Host(SelfTelemetry(), "/tmp")
+    seen: list[Any] = []
+    for name in ("a", "b"):
+        host.on_service(name, seen.append)
+    assert host.services.setdefault("a", "A") == "A"
+    assert host.services.setdefault("a", "other") == "A"  # already there: unchanged, no callback
+    host.services.update(b="B")
+    assert seen == ["A", "B"]

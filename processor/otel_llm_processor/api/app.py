@@ -75,17 +75,10 @@ def create_app(host: Host, api_config: Any = None, *, auth_token: str | None = N
     )
     timeline = Timeline()
     app.state.timeline = timeline
-    subscribed = False
+    host.on_service("llm_metrics", lambda view: view.subscribe(timeline.on_updates))
 
     def _view() -> Any:
-        nonlocal subscribed
-        view = host.service("llm_metrics")
-        if view is not None and not subscribed:
-            view.subscribe(timeline.on_updates)
-            subscribed = True
-        return view
-
-    _view()  # subscribe now when the connector is already running
+        return host.service("llm_metrics")
 
     def require_auth(request: Request) -> None:
         if not token:

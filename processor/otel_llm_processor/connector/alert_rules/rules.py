@@ -172,15 +172,23 @@ class CompiledRule:
         fields = _Fields(labels)
         fields.update(
             rule=rule.id,
-            metric=rule.metric or "",
-            value=f"{value:.4g}",
+            metric=rule.metric or labels.get("metric", ""),
+            value=_Number(value),
             op=rule.op,
-            threshold="" if rule.threshold is None else f"{rule.threshold:g}",
+            threshold="" if rule.threshold is None else _Number(rule.threshold),
         )
         try:
             return template.format_map(fields)
         except (ValueError, IndexError, AttributeError):
             return default
+
+
+class _Number(float):
+    """A value in a summary template: ``{value}`` prints 4 significant digits, ``{value:.0%}``
+    or any other format spec applies as written."""
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec or ".4g")
 
 
 class _Fields(dict[str, Any]):
