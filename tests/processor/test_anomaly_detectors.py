@@ -50,7 +50,7 @@ def test_zscore_window_is_bounded_and_direction_filters():
 
 
 def test_zscore_flat_history_gives_finite_huge_score():
-    det = ZScoreDetector(window=4, min_points=3, threshold=3.0)
+    det = ZScoreDetector(window=4, min_points=3, threshold=3.0, min_relative_scale=0.0)
     out = run(det, [5.0, 5.0, 5.0, 5.0, 6.0])
     assert out[3] is None  # equal to the mean: score 0
     assert out[4] is not None and out[4].severity == "CRITICAL"
@@ -157,3 +157,20 @@ def test_composite_k_of_n_and_weighted():
 def test_invalid_parameters(factory, message):
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+def test_relative_scale_floor_ignores_immaterial_wiggles_on_steady_series():
+    # Default floor: the scale is at least 5 % of the level, so on a flat series at 5.0 a move to
+    # 5.2 (+4 %) is no anomaly, while 6.0 scores (6 - 5) / 0.25 = 4 sigma.
+    det = ZScoreDetector(window=4, min_points=3, threshold=3.0)
+    assert run(det, [5.0, 5.0, 5.0, 5.2])[3] is None
+    det = ZScoreDetector(window=4, min_points=3, threshold=3.0)
+    hit = run(det, [5.0, 5.0, 5.0, 6.0])[3]
+    assert hit is not None and hit.score == pytest.approx(4.0) and hit.severity == "WARNING"
+    # The dashboard case: a TTFT p95 of 0.084 s moving to 0.090 s is not an incident.
+    mad = MadDetector(window=10, min_points=5)
+    assert run(mad, [0.084, 0.0841, 0.0839, 0.084, 0.0842, 0.090])[5] is None
+    ewma = EwmaDetector(alpha=0.3, k=3.0, min_points=3)
+    assert run(ewma, [0.084, 0.0841, 0.0839, 0.084, 0.090])[4] is None
+    with pytest.raises(ValueError, match="min_relative_scale"):
+        MadDetector(min_relative_scale=-1)

@@ -59,6 +59,7 @@ class DetectorConfig(_Model):
     error: float | None = None
     critical: float | None = None
     direction: str | None = None
+    min_relative_scale: float | None = None  # zscore, mad, ewma: scale floor as a fraction of the level
     alpha: float | None = None  # ewma
     k: float | None = None  # ewma band (std multiples); composite: how many children must fire
     warning: float | None = None  # threshold
@@ -74,10 +75,26 @@ class DetectorConfig(_Model):
     def build(self) -> d.Detector:
         kw: dict[str, Any] = {}
         names = {
-            "zscore": ("window", "min_points", "threshold", "error", "critical", "direction"),
-            "mad": ("window", "min_points", "threshold", "error", "critical", "direction"),
+            "zscore": (
+                "window",
+                "min_points",
+                "threshold",
+                "error",
+                "critical",
+                "direction",
+                "min_relative_scale",
+            ),
+            "mad": (
+                "window",
+                "min_points",
+                "threshold",
+                "error",
+                "critical",
+                "direction",
+                "min_relative_scale",
+            ),
             "trend": ("window", "min_points", "threshold", "error", "critical", "direction"),
-            "ewma": ("alpha", "k", "min_points", "error", "critical", "direction"),
+            "ewma": ("alpha", "k", "min_points", "error", "critical", "direction", "min_relative_scale"),
             "threshold": ("warning", "critical", "direction"),
         }
         if self.type == "composite":

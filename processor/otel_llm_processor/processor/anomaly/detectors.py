@@ -39,6 +39,10 @@ _DIRECTIONS = ("both", "up", "down")
 # Scale floor for a perfectly flat history (std or MAD of 0): any departure then scores huge
 # but finite, so scores stay JSON-able.
 _MIN_SCALE = 1e-9
+# Default relative scale floor: on a very steady series (a p95 that moves by 1 %), std or MAD is
+# tiny and an immaterial wiggle would score as critical. The scale is at least this fraction of
+# the level (|centre|), so a departure must also be material relative to what is normal.
+MIN_RELATIVE_SCALE = 0.05
 
 
 def severity_rank(severity: str) -> int:
@@ -134,9 +138,13 @@ class _Scaled:
         error: float | None,
         critical: float | None,
         direction: str,
+        min_relative_scale: float = MIN_RELATIVE_SCALE,
     ) -> None:
         if min_points < 2 or min_points > window:
             raise ValueError("min_points must be between 2 and window")
+        if min_relative_scale < 0:
+            raise ValueError("min_relative_scale must be >= 0")
+        self.min_relative_scale = min_relative_scale
         self.window = window
         self.min_points = min_points
         self.levels = _Levels(threshold, error, critical)
@@ -154,7 +162,7 @@ class _Scaled:
         found = None
         if len(self._ring) >= self.min_points:
             centre, scale = self._centre_scale(self._ring.values())
-            scale = max(scale, _MIN_SCALE)
+            scale = max(scale, self.min_relative_scale * abs(centre), _MIN_SCALE)
             deviation = value - centre
             score = abs(deviation) / scale
             self.last_score = score if _signed_ok(deviation, self.direction) else 0.0
@@ -181,8 +189,9 @@ class ZScoreDetector(_Scaled):
         error: float | None = None,
         critical: float | None = None,
         direction: str = "both",
+        min_relative_scale: float = MIN_RELATIVE_SCALE,
     ) -> None:
-        super().__init__(window, min_points, threshold, error, critical, direction)
+        super().__init__(window, min_points, threshold, error, critical, direction, min_relative_scale)
 
     def _centre_scale(self, history: np.ndarray) -> tuple[float, float]:
         return float(history.mean()), float(history.std())
@@ -201,8 +210,9 @@ class MadDetector(_Scaled):
         error: float | None = None,
         critical: float | None = None,
         direction: str = "both",
+        min_relative_scale: float = MIN_RELATIVE_SCALE,
     ) -> None:
-        super().__init__(window, min_points, threshold, error, critical, direction)
+        super().__init__(window, min_points, threshold, error, critical, direction, min_relative_scale)
 
     def _centre_scale(self, history: np.ndarray) -> tuple[float, float]:
         median = float(np.median(history))
@@ -227,9 +237,13 @@ class EwmaDetector:
         error: float | None = None,
         critical: float | None = None,
         direction: str = "both",
+        min_relative_scale: float = MIN_RELATIVE_SCALE,
     ) -> None:
         if not 0 < alpha <= 1:
             raise ValueError("alpha must be in (0, 1]")
+        if min_relative_scale < 0:
+            raise ValueError("min_relative_scale must be >= 0")
+        self.min_relative_scale = min_relative_scale
         if min_points < 1:
             raise ValueError("min_points must be >= 1")
         self.alpha = alpha
@@ -247,7 +261,7 @@ class EwmaDetector:
             return None
         found = None
         if self._n >= self.min_points:
-            scale = max(math.sqrt(self._var), _MIN_SCALE)
+            scale = max(math.sqrt(self._var), self.min_relative_scale * abs(self._mean), _MIN_SCALE)
             deviation = value - self._mean
             score = abs(deviation) / scale
             self.last_score = score if _signed_ok(deviation, self.direction) else 0.0
