@@ -45,7 +45,14 @@ class Service:
         self.pipelines: Pipelines | None = None
         self.api: AsgiServer | None = None
         self._storage: Any = None
+        self._rollups: Any = None
         self._state = "new"
+        self.host.services["lifecycle"] = self
+
+    @property
+    def ready(self) -> bool:
+        """For ``/ready``: started and not shutting down."""
+        return self._state == "started"
 
     @property
     def api_port(self) -> int:
@@ -77,6 +84,11 @@ class Service:
                 except Exception as exc:
                     raise StartError(f"service.storage: cannot open: {exc}") from exc
                 self.host.services["storage"] = self._storage
+                from otel_llm_processor.storage.rollup_writer import RollupWriter
+
+                self._rollups = RollupWriter(self._storage, self.telemetry)
+                self.host.on_service("llm_metrics", lambda view: view.subscribe(self._rollups.on_updates))
+                self._rollups.start()
         self.pipelines = build_pipelines(self.config, self.telemetry)
         await self.pipelines.start(self.host)
         api_cfg = self.config.service.api
@@ -104,6 +116,11 @@ class Service:
             await self.api.stop(min(deadline, time.monotonic() + 2.0))
         if self.pipelines is not None:
             await self.pipelines.shutdown(deadline)
+        if self._rollups is not None:
+            try:
+                await asyncio.wait_for(self._rollups.stop(), timeout=max(0.1, deadline - time.monotonic()))
+            except Exception:
+                _log.warning("rollups were not all written at shutdown", exc_info=True)
         if self._storage is not None:
             try:
                 await asyncio.wait_for(self._storage.close(), timeout=max(0.1, deadline - time.monotonic()))

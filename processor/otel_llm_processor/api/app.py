@@ -108,7 +108,7 @@ def create_app(host: Host, api_config: Any = None, *, auth_token: str | None = N
     async def ready() -> Response:
         """Readiness: the pipeline has started and is not shutting down."""
         state = host.service("lifecycle")
-        is_ready = bool(getattr(state, "ready", state is None))
+        is_ready = state is None or bool(state.ready)
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
     @app.get("/metrics", tags=["metrics"], dependencies=auth)
