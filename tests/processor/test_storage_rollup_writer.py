@@ -62,3 +62,33 @@ async def test_bounded_and_failures_counted() -> None:
     empty: Any = _update(0.0, "z", [])
     writer.on_updates([empty])  # no calls: nothing to write
     assert await writer.flush() == 0
+
+
+def test_vectorised_bucket_indices_match_the_scalar_ones() -> None:
+    import numpy as np
+
+    from otel_llm_processor.storage.rollup import bucket_index, bucket_indices
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [rng.lognormal(0, 3, 5000), [0.0, -1.0, float("nan"), 1e-12, 1e12, 1.0, 2.0, 2**0.25, float("inf")]]
+    )
+    assert bucket_indices(values).tolist() == [bucket_index(float(v)) for v in values]
+
+
+async def test_folded_buffers_give_the_same_rows_as_values_from_update() -> None:
+    from otel_llm_processor.storage.rollup import values_from_update
+
+    updates = [_update(7200.0 + i, "a", [0.1 * (i + 1), 2.5, 30.0]) for i in range(50)]
+    storage = RecordingStorage()
+    writer = RollupWriter(storage, SelfTelemetry(), fold_at=16)  # type: ignore[arg-type]
+    writer.on_updates(updates)
+    await writer.flush()
+    expected: dict[str, float] = {}
+    for u in updates:
+        for k, v in values_from_update(u).items():
+            expected[k] = max(expected.get(k, v), v) if k.endswith("_max") else expected.get(k, 0.0) + v
+    got = storage.rows[0][2]
+    assert got.keys() == expected.keys()
+    for k, v in expected.items():
+        assert abs(got[k] - v) < 1e-9 * max(1.0, abs(v)), k

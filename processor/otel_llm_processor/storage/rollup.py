@@ -22,6 +22,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from otel_llm_processor.services import SeriesUpdate
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "SUM_FIELDS",
     "TREND_METRICS",
     "bucket_index",
+    "bucket_indices",
     "bucket_value",
     "hour_of",
     "quantile",
@@ -84,7 +87,21 @@ def series_key(labels: Mapping[str, str]) -> str:
 def bucket_index(value: float) -> int:
     if value <= 0.0 or math.isnan(value):
         return ZERO_INDEX
+    if math.isinf(value):  # a malformed span value must not raise: clamp like any huge value
+        return _MAX_INDEX
     return min(_MAX_INDEX, max(_MIN_INDEX, math.ceil(math.log2(value) * _SCALE - 1e-9)))
+
+
+def bucket_indices(values: np.ndarray) -> np.ndarray:
+    """:func:`bucket_index` of every value, vectorised (same results, bucket for bucket)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        idx = np.ceil(np.log2(values) * _SCALE - 1e-9)
+    idx = np.clip(
+        np.nan_to_num(idx, nan=_MIN_INDEX, posinf=_MAX_INDEX, neginf=_MIN_INDEX), _MIN_INDEX, _MAX_INDEX
+    )
+    idx = idx.astype(np.int64)
+    idx[~(values > 0.0)] = ZERO_INDEX  # <= 0 and NaN
+    return idx
 
 
 def bucket_value(index: int) -> float:
