@@ -66,6 +66,33 @@ def rss_bytes(pid: int | str = "self") -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rpartition(")")[2].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    return {role: sum(cpu_seconds(p) for p in pids) for role, pids in roles.items()}
+
+
 # --------------------------------------------------------------------------------------------
 # Load: pre-encoded requests with patchable ids
 # --------------------------------------------------------------------------------------------
@@ -256,7 +283,9 @@ def sink_main(conn: Connection) -> None:
     conn.send(stats)
 
 
-def processor_config(sink_port: int, data_dir: str, with_metrics: bool) -> str:
+def processor_config(
+    sink_port: int, data_dir: str, with_metrics: bool, workers: str = "0", storage: bool = True
+) -> str:
     exporters = "[llm_metrics, otlp/sink]" if with_metrics else "[otlp/sink]"
     metrics = (
         """
@@ -275,7 +304,7 @@ def processor_config(sink_port: int, data_dir: str, with_metrics: bool) -> str:
         if with_metrics
         else ""
     )
-    connectors = "connectors:\n  llm_metrics: {}\n" if with_metrics else ""
+    connectors = f"connectors:\n  llm_metrics: {{workers: {workers}}}\n" if with_metrics else ""
     return f"""
 receivers:
   otlp:
@@ -291,7 +320,7 @@ receivers:
     sending_queue: {{queue_size: 256, num_consumers: 4}}
     retry_on_failure: {{initial_interval: 100ms, max_interval: 1s}}{metrics_exporter}
 service:
-  data_dir: {data_dir}
+  data_dir: {data_dir}{"" if storage else chr(10) + "  storage: null"}
   api: {{enabled: false}}
   pipelines:
     traces:
@@ -314,14 +343,22 @@ def _totals(telemetry: Any) -> dict[str, float]:
     return {"accepted": accepted, "exported": exported, "points": points, "series": series}
 
 
-def processor_main(sink_port: int, with_metrics: bool, lifetime: float, conn: Connection) -> None:
+def processor_main(
+    sink_port: int,
+    with_metrics: bool,
+    lifetime: float,
+    conn: Connection,
+    workers: str = "0",
+    profile: str | None = None,
+    storage: bool = True,
+) -> None:
     from otel_llm_processor.component import ComponentKind
     from otel_llm_processor.config import load_config_text
     from otel_llm_processor.service import Service
 
     async def run() -> None:
         with tempfile.TemporaryDirectory(prefix="otel-llm-bench-") as data_dir:
-            text = processor_config(sink_port, data_dir, with_metrics)
+            text = processor_config(sink_port, data_dir, with_metrics, workers, storage)
             config = load_config_text(text, "<bench>", factories=factories(with_metrics))
             service = Service(config)
             await service.start()
@@ -341,7 +378,18 @@ def processor_main(sink_port: int, with_metrics: bool, lifetime: float, conn: Co
             final["dropped"] = sum(s.value for s in service.telemetry.samples() if s.name == "items_dropped")
             conn.send(final)
 
-    asyncio.run(run())
+    if not profile:
+        asyncio.run(run())
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(run())
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,6 +457,13 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=50, help="distinct service.name values")
     parser.add_argument("--floor-seconds", type=float, default=2.0)
     parser.add_argument("--no-metrics", action="store_true", help="leave the llm_metrics connector out")
+    parser.add_argument(
+        "--no-storage", action="store_true", help="service.storage: null (no SQLite, no hourly rollups)"
+    )
+    parser.add_argument("--profile", help="write the processor's cProfile stats (event loop thread) here")
+    parser.add_argument(
+        "--workers", default="auto", help="llm_metrics worker processes: auto, 0 (in-process) or N"
+    )
     args = parser.parse_args()
     if args.seconds <= args.warmup:
         parser.error("--seconds must exceed --warmup")
@@ -424,7 +479,17 @@ def main() -> int:
     sink_port = sink_parent.recv()
     proc_parent, proc_child = ctx.Pipe()
     processor = ctx.Process(
-        target=processor_main, args=(sink_port, with_metrics, args.seconds + 120, proc_child), daemon=True
+        target=processor_main,
+        args=(
+            sink_port,
+            with_metrics,
+            args.seconds + 120,
+            proc_child,
+            args.workers,
+            args.profile,
+            not args.no_storage,
+        ),
+        daemon=False,  # it may start llm_metrics worker processes; it stops by itself (lifetime)
     )
     processor.start()
     if not proc_parent.poll(60):
@@ -443,9 +508,24 @@ def main() -> int:
         clients.append((p, parent))
     samples: list[dict[str, float]] = []
     hard_stop = start_at + args.seconds + 60
+    cpu0: dict[str, float] | None = None
+    cpu1: dict[str, float] = {}
+    roles: dict[str, list[int]] = {}
+    cpu_t0 = cpu_t1 = 0.0
     while time.time() < start_at + args.seconds and time.time() < hard_stop:
         while proc_parent.poll(0.1):
             samples.append(proc_parent.recv())
+        if cpu0 is None and time.time() >= start_at + args.warmup:
+            assert processor.pid is not None and sink.pid is not None
+            roles = {
+                "processor (event loop + grpc threads)": [processor.pid],
+                "llm_metrics workers": child_pids(processor.pid),
+                "clients": [p.pid for p, _ in clients if p.pid is not None],
+                "sink": [sink.pid],
+            }
+            cpu0, cpu_t0 = cpu_by_role(roles), time.time()
+        if cpu0 is not None:
+            cpu1, cpu_t1 = cpu_by_role(roles), time.time()
     for p, parent in clients:
         try:
             if parent.poll(max(1.0, hard_stop - time.time())):
@@ -484,7 +564,10 @@ def main() -> int:
     rows = [
         (
             "pipeline",
-            "otlp receiver -> " + ("llm_metrics + " if with_metrics else "") + "otlp exporter -> sink",
+            "otlp receiver -> "
+            + (f"llm_metrics (workers: {args.workers}) + " if with_metrics else "")
+            + "otlp exporter -> sink"
+            + (" (no storage)" if args.no_storage else " (+ SQLite storage, hourly rollups)"),
         ),
         ("clients x in-flight", f"{args.clients} x {args.inflight} ({args.spans} spans/request)"),
         ("load (s), warm-up excluded (s)", f"{args.seconds:g}, {args.warmup:g}"),
@@ -512,6 +595,13 @@ def main() -> int:
         ("RSS per 1,000 active series (MiB)", f"{rss_per_k / 2**20:,.2f}"),
         ("shutdown (s)", f"{final.get('shutdown_s', 0):.2f}"),
     ]
+    if cpu0 is not None and cpu_t1 > cpu_t0:
+        span = cpu_t1 - cpu_t0
+        for role, used in cpu1.items():
+            cores = (used - cpu0.get(role, 0.0)) / span
+            per_span = cores / accepted * 1e6 if accepted else 0.0
+            rows.append((f"CPU {role}", f"{cores:.2f} cores, {per_span:.1f} µs/span"))
+        rows.append(("machine load average (1 min)", f"{os.getloadavg()[0]:.2f}"))
     width = max(len(k) for k, _ in rows)
     print(f"processor throughput ({os.cpu_count()} CPUs)")
     for key, value in rows:

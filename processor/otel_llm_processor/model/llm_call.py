@@ -81,7 +81,14 @@ from otel_llm_processor.model.dialects import (
     S_USER,
 )
 
-__all__ = ["LlmCall", "calls_from_request"]
+__all__ = [
+    "LlmCall",
+    "Row",
+    "calls_from_request",
+    "make_call",
+    "resolve_span",
+    "slots_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +175,43 @@ _STATUS_ERROR = Status.STATUS_CODE_ERROR
 
 def parse_span(span: Span, service: str) -> LlmCall | None:
     """:meth:`LlmCall.from_span` with the service name already resolved (once per resource)."""
+    row = resolve_span(span, service)
+    return None if row is None else make_call(row)
+
+
+def make_call(row: Row) -> LlmCall:
+    """The :class:`LlmCall` of a :func:`resolve_span` row."""
+    call = _new(LlmCall)
+    for setter, value in zip(_SETTERS, row, strict=True):
+        setter(call, value)
+    return call
+
+
+def slots_of(attributes: Any) -> list[Any] | None:
+    """The slots (:data:`~otel_llm_processor.model.dialects.SLOTS`) of a span's ``KeyValue`` list.
+
+    ``None`` when no attribute is known. A repeated key keeps its last value.
+    """
     f: list[Any] | None = None
-    for kv in span.attributes:
+    for kv in attributes:
         slot = _SLOTS_GET(kv.key)
         if slot is not None:
             if f is None:
                 f = [None] * _N
             f[slot] = kv.value
+    return f
+
+
+def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | None:
+    """The :class:`LlmCall` fields of a span, in field order (a tuple), or ``None`` for a non-LLM span.
+
+    The one mapping of every dialect to the model. ``f``: the span's slots when the caller read them
+    already (:func:`slots_of`); by default they are read from ``span.attributes``.
+    """
     if f is None:
-        return None
+        f = slots_of(span.attributes)
+        if f is None:
+            return None
 
     # ---- dialect and whether this is a model call at all
     v = f[S_OI_KIND]
@@ -295,47 +330,41 @@ def parse_span(span: Span, service: str) -> LlmCall | None:
     v = f[S_RESPONSE_ID]
     response_id = v.string_value if v is not None else ""
 
-    call = _new(LlmCall)
-    for setter, value in zip(
-        _SETTERS,
-        (
-            span.trace_id,
-            span.span_id,
-            span.parent_span_id,
-            span.start_time_unix_nano,
-            span.end_time_unix_nano,
-            service,
-            provider,
-            operation,
-            request_model,
-            response_model,
-            error_type,
-            input_tokens,
-            output_tokens,
-            cache_read,
-            cache_creation,
-            reasoning,
-            cost,
-            ttft,
-            streaming,
-            user_id,
-            session_id,
-            conversation_id,
-            tenant_id,
-            finish_reasons,
-            dialect,
-            response_id,
-        ),
-        strict=True,
-    ):
-        setter(call, value)
-    return call
+    return (
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        service,
+        provider,
+        operation,
+        request_model,
+        response_model,
+        error_type,
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_creation,
+        reasoning,
+        cost,
+        ttft,
+        streaming,
+        user_id,
+        session_id,
+        conversation_id,
+        tenant_id,
+        finish_reasons,
+        dialect,
+        response_id,
+    )
 
 
 # Building a frozen dataclass through __init__ costs a __setattr__ per field; set the slots directly.
+Row = tuple[Any, ...]  # LlmCall's fields in order (see resolve_span)
 _new = object.__new__
 _SETTERS = tuple(getattr(LlmCall, f.name).__set__ for f in fields(LlmCall))
-assert len(_SETTERS) == 26, "parse_span passes the fields positionally: keep them in step"
+assert len(_SETTERS) == 26, "resolve_span returns the fields positionally: keep them in step"
 
 
 # ---- value readers: the expected type first, the others tolerated (no exceptions)

@@ -17,13 +17,13 @@ import numpy as np
 
 from otel_llm_processor.connector.llm_metrics import part as P
 from otel_llm_processor.connector.llm_metrics.expohist import biased_indices
-from otel_llm_processor.connector.llm_metrics.pricing import Pricer, Rates
+from otel_llm_processor.connector.llm_metrics.pricing import Pricer, Rates, TieredRates
 from otel_llm_processor.model.llm_call import LlmCall
 from otel_llm_processor.services import SERIES_LABELS, SeriesUpdate
 
-__all__ = ["Aggregator", "BatchResult", "Exemplar", "SeriesRegistry"]
+__all__ = ["Aggregator", "BatchResult", "Columns", "Exemplar", "SeriesRegistry", "columns_of_calls"]
 
-_UNPRICED, _FLAT, _SLOW = 0, 1, 2
+_UNPRICED, _FLAT, _SLOW, _TIERED = 0, 1, 2, 3
 _SHIFT = P.BUCKET_BITS
 _M = 1 << P.METRIC_BITS
 
@@ -34,6 +34,83 @@ class Exemplar:
     time_ns: int
     trace_id: bytes
     span_id: bytes
+
+
+@dataclass(slots=True)
+class Columns:
+    """A batch of calls as columns: what :meth:`Aggregator.aggregate_columns` needs, nothing more.
+
+    ``keys`` are the batch's distinct series keys in order of first appearance, ``key_of`` the key
+    of each call; ``values`` rows are :data:`VALUES`. Built from :class:`LlmCall` objects
+    (:func:`columns_of_calls`) or straight from spans (no objects), possibly in a worker process.
+    """
+
+    keys: list[tuple[str, ...]]
+    key_of: np.ndarray  # int64 (n,)
+    values: np.ndarray  # float64 (len(VALUES), n); nan where the call has no value
+    trace_ids: list[bytes]
+    span_ids: list[bytes]
+    end_ns: list[int]
+
+    def __len__(self) -> int:
+        return len(self.key_of)
+
+
+# Rows of Columns.values: duration (end - start, ns), ttft (s), tokens, cost recorded on the span.
+VALUES = (
+    "duration_ns",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "cache_read",
+    "cache_creation",
+    "cost_usd",
+)
+
+
+def columns_of_calls(calls: Sequence[LlmCall], dims: Sequence[tuple[str, ...]] | None = None) -> Columns:
+    keys: list[tuple[str, ...]]
+    if dims is None:
+        keys = [
+            (c.service, c.provider, c.response_model or c.request_model, c.operation, c.error_type)
+            for c in calls
+        ]
+    else:
+        keys = [
+            (c.service, c.provider, c.response_model or c.request_model, c.operation, c.error_type, *d)
+            for c, d in zip(calls, dims, strict=True)
+        ]
+    index: dict[tuple[str, ...], int] = {}
+    key_of = [index.setdefault(k, len(index)) for k in keys]
+    # object first, then float: numpy converts None to nan faster this way
+    values = (
+        np.array(
+            [
+                (
+                    c.end_ns - c.start_ns,
+                    c.ttft_s,
+                    c.input_tokens,
+                    c.output_tokens,
+                    c.cache_read_tokens,
+                    c.cache_creation_tokens,
+                    c.cost_usd,
+                )
+                for c in calls
+            ],
+            dtype=object,
+        )
+        .astype(np.float64)
+        .reshape(len(calls), len(VALUES))
+        .T
+    )
+    return Columns(
+        list(index),
+        np.array(key_of, dtype=np.int64),
+        values,
+        [c.trace_id for c in calls],
+        [c.span_id for c in calls],
+        [c.end_ns for c in calls],
+    )
 
 
 class SeriesRegistry:
@@ -56,6 +133,7 @@ class SeriesRegistry:
         self.rates = np.zeros((0, 4))
         self.price_kind = np.zeros(0, dtype=np.int8)
         self.is_error = np.zeros(0, dtype=bool)
+        self.tiered: dict[int, TieredRates] = {}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -91,6 +169,9 @@ class SeriesRegistry:
         if isinstance(rates, Rates):
             self.rates[sid] = (rates.input, rates.output, rates.cache_read, rates.cache_write)
             self.price_kind[sid] = _FLAT
+        elif isinstance(rates, TieredRates):
+            self.tiered[sid] = rates
+            self.price_kind[sid] = _TIERED
         else:
             self.price_kind[sid] = _SLOW if rates == "tiered" else _UNPRICED
         return sid
@@ -122,9 +203,11 @@ class Aggregator:
         self._k = exemplars_per_series
         self._dims = len(dimensions)
         self.exemplars: dict[int, list[Exemplar]] = {}
+        self._floors = np.full(16, -np.inf)  # per series: see _floor_of
 
     def take_exemplars(self) -> dict[int, list[Exemplar]]:
         out, self.exemplars = self.exemplars, {}
+        self._floors[:] = -np.inf
         return out
 
     # ------------------------------------------------------------------------------------------
@@ -135,50 +218,25 @@ class Aggregator:
         dims: Sequence[tuple[str, ...]] | None = None,
         want_updates: bool = False,
     ) -> BatchResult:
-        n = len(calls)
+        if not calls:
+            return BatchResult(P.EMPTY, 0, 0, [])
+        return self.aggregate_columns(columns_of_calls(calls, dims), now, want_updates)
+
+    def aggregate_columns(self, batch: Columns, now: float, want_updates: bool = False) -> BatchResult:
+        n = len(batch)
         if n == 0:
             return BatchResult(P.EMPTY, 0, 0, [])
         reg = self.registry
-        keys: list[tuple[str, ...]]
-        if dims is None:
-            keys = [
-                (c.service, c.provider, c.response_model or c.request_model, c.operation, c.error_type)
-                for c in calls
-            ]
-        else:
-            keys = [
-                (c.service, c.provider, c.response_model or c.request_model, c.operation, c.error_type, *d)
-                for c, d in zip(calls, dims, strict=True)
-            ]
         get = reg.ids.get
-        ids = [get(k, -1) for k in keys]
+        ids = [get(k, -1) for k in batch.keys]
         if -1 in ids:
-            ids = [i if i >= 0 else reg.get_or_add(k, now) for i, k in zip(ids, keys, strict=True)]
-        sid = np.array(ids, dtype=np.int64)
-        # object first, then float: numpy converts None to nan faster this way
-        cols = (
-            np.array(
-                [
-                    (
-                        c.end_ns - c.start_ns,
-                        c.ttft_s,
-                        c.input_tokens,
-                        c.output_tokens,
-                        c.cache_read_tokens,
-                        c.cache_creation_tokens,
-                        c.cost_usd,
-                    )
-                    for c in calls
-                ],
-                dtype=object,
-            )
-            .astype(np.float64)
-            .T
-        )
+            ids = [i if i >= 0 else reg.get_or_add(k, now) for i, k in zip(ids, batch.keys, strict=True)]
+        sid = np.array(ids, dtype=np.int64)[batch.key_of]
+        cols = batch.values
         dur = np.maximum(cols[0] / 1e9, 0.0)
-        ttft, inp, out, cread, cwrite, cost = cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
-        cost = cost.copy()
-        unpriced_mask = self._price(calls, sid, inp, out, cread, cwrite, cost)
+        ttft, inp, out, cread, cwrite = cols[1], cols[2], cols[3], cols[4], cols[5]
+        cost = cols[6].copy()
+        unpriced_mask = self._price(batch, sid, inp, out, cread, cwrite, cost)
 
         useries, inv = np.unique(sid, return_inverse=True)
         k = len(useries)
@@ -208,15 +266,15 @@ class Aggregator:
             starts = P.run_starts(sorted_sid)
             ends = np.append(starts[1:], n)
             if self._k > 0:
-                self._keep_exemplars(calls, sorted_sid[starts], order[ends - 1], dur)
+                self._keep_exemplars(batch, sorted_sid[starts], order[ends - 1], dur)
             if want_updates:
-                updates = self._updates(calls, now, part, order, starts, ends, dur, ttft, unpriced_mask)
+                updates = self._updates(batch, now, part, order, starts, ends, dur, ttft, unpriced_mask)
         return BatchResult(part, overflowed, unpriced, updates)
 
     # ------------------------------------------------------------------------------------------
     def _price(
         self,
-        calls: Sequence[LlmCall],
+        batch: Columns,
         sid: np.ndarray,
         inp: np.ndarray,
         out: np.ndarray,
@@ -237,45 +295,77 @@ class Aggregator:
             cr0, cw0 = np.nan_to_num(cread[flat]), np.nan_to_num(cwrite[flat])
             uncached = np.maximum(i0 - cr0 - cw0, 0.0)
             cost[flat] = uncached * r[:, 0] + o0 * r[:, 1] + cr0 * r[:, 2] + cw0 * r[:, 3]
+        tiered = missing & (kind == _TIERED)
+        if tiered.any():
+            at = np.flatnonzero(tiered)
+            i0, o0 = np.nan_to_num(inp[at]), np.nan_to_num(out[at])
+            cr0, cw0 = np.nan_to_num(cread[at]), np.nan_to_num(cwrite[at])
+            r = np.empty((len(at), 4))
+            tables: dict[int, TieredRates] = {}  # one per (provider, model), shared by its series
+            owner = [id(tables.setdefault(id(t), t)) for t in map(reg.tiered.__getitem__, sid[at].tolist())]
+            owners = np.array(owner, dtype=np.int64) if len(tables) > 1 else None
+            for key, t in tables.items():
+                sel = slice(None) if owners is None else owners == key
+                r[sel] = t.table[t.bands(i0[sel])]
+            uncached = np.maximum(i0 - cr0 - cw0, 0.0)
+            cost[at] = uncached * r[:, 0] + o0 * r[:, 1] + cr0 * r[:, 2] + cw0 * r[:, 3]
         slow = missing & (kind == _SLOW)
         if slow.any() and self._pricer is not None:
+            keys, key_of = batch.keys, batch.key_of
             for i in np.flatnonzero(slow).tolist():
-                c = calls[i]
+                key = keys[key_of[i]]
                 usd = self._pricer.cost(
-                    c.provider,
-                    c.model,
-                    c.input_tokens,
-                    c.output_tokens,
-                    c.cache_read_tokens,
-                    c.cache_creation_tokens,
+                    key[1],
+                    key[2],
+                    _opt_int(inp[i]),
+                    _opt_int(out[i]),
+                    _opt_int(cread[i]),
+                    _opt_int(cwrite[i]),
                 )
                 if usd is not None:
                     cost[i] = usd
         return missing & np.isnan(cost)
 
     def _keep_exemplars(
-        self, calls: Sequence[LlmCall], series: np.ndarray, argmax: np.ndarray, dur: np.ndarray
+        self, batch: Columns, series: np.ndarray, argmax: np.ndarray, dur: np.ndarray
     ) -> None:
         """Keep, per series, the ``k`` slowest calls of the interval (each batch offers its slowest)."""
         store, k = self.exemplars, self._k
-        for s, i in zip(series.tolist(), argmax.tolist(), strict=True):
-            c = calls[i]
-            if not c.trace_id or not c.span_id:
+        floor = self._floor_of(series)
+        values = dur[argmax]
+        better = values > floor  # the batch's slowest beats the fastest kept (or fewer than k kept)
+        if not better.any():
+            return
+        trace_ids, span_ids, end_ns = batch.trace_ids, batch.span_ids, batch.end_ns
+        for s, i, value in zip(
+            series[better].tolist(), argmax[better].tolist(), values[better].tolist(), strict=True
+        ):
+            trace_id, span_id = trace_ids[i], span_ids[i]
+            if not trace_id or not span_id:
                 continue
-            value = float(dur[i])
             kept = store.get(s)
             if kept is None:
-                store[s] = [Exemplar(value, c.end_ns, c.trace_id, c.span_id)]
+                kept = store[s] = [Exemplar(value, end_ns[i], trace_id, span_id)]
             elif len(kept) < k:
-                kept.append(Exemplar(value, c.end_ns, c.trace_id, c.span_id))
+                kept.append(Exemplar(value, end_ns[i], trace_id, span_id))
             else:
                 low = min(range(k), key=lambda j: kept[j].value)
                 if value > kept[low].value:
-                    kept[low] = Exemplar(value, c.end_ns, c.trace_id, c.span_id)
+                    kept[low] = Exemplar(value, end_ns[i], trace_id, span_id)
+            self._floors[s] = min(e.value for e in kept) if len(kept) >= k else -np.inf
+
+    def _floor_of(self, series: np.ndarray) -> np.ndarray:
+        """Per series, the value a new exemplar must beat: the fastest kept once ``k`` are kept."""
+        floors = self._floors
+        if len(floors) < len(self.registry):
+            grown = np.full(max(16, 2 * len(self.registry)), -np.inf)
+            grown[: len(floors)] = floors
+            self._floors = floors = grown
+        return floors[series]
 
     def _updates(
         self,
-        calls: Sequence[LlmCall],
+        batch: Columns,
         now: float,
         part: P.Part,
         order: np.ndarray,
@@ -292,11 +382,13 @@ class Aggregator:
         unpriced_sorted = unpriced[order]
         out: list[SeriesUpdate] = []
         for row, s, a, b in zip(rows, part.series.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            slow = calls[int(order[b - 1])]
-            exemplars = [(slow.trace_id.hex(), slow.span_id.hex())] if slow.trace_id else []
+            slowest = int(order[b - 1])
+            trace_id = batch.trace_ids[slowest]
+            exemplars = [(trace_id.hex(), batch.span_ids[slowest].hex())] if trace_id else []
             models: Sequence[str] = ()
             if unpriced_sorted[a:b].any():
-                models = sorted({calls[int(i)].model for i in order[a:b][unpriced_sorted[a:b]].tolist()})
+                keys, key_of = batch.keys, batch.key_of
+                models = sorted({keys[key_of[i]][2] for i in order[a:b][unpriced_sorted[a:b]].tolist()})
             out.append(
                 SeriesUpdate(
                     labels=reg.label_maps[s],
@@ -314,6 +406,10 @@ class Aggregator:
                 )
             )
         return out
+
+
+def _opt_int(x: float) -> int | None:
+    return None if x != x else int(x)
 
 
 def _distributions(

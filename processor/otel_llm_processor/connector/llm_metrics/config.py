@@ -44,6 +44,16 @@ class Config(BaseModel):
     max_buckets: int = Field(default=2048, ge=16, le=16_384)
     # Compute cost from the price table when the span carries none.
     compute_cost: bool = True
+    # Processes that read spans off the event loop: 0 = in the event loop's process, "auto" = one
+    # per core beyond the first (see connector/llm_metrics/workers.py).
+    workers: int | Literal["auto"] = Field(default=0)
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 64:
+            raise ValueError("must be 'auto' or between 0 and 64")
+        return value
 
     @field_validator("flush_interval")
     @classmethod

@@ -16,19 +16,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-
 from otel_llm_processor.component import CreateSettings, Host, MetricsBatch, TracesBatch
 from otel_llm_processor.connector.llm_metrics import part as P
-from otel_llm_processor.connector.llm_metrics.aggregator import Aggregator
+from otel_llm_processor.connector.llm_metrics.aggregator import Aggregator, Columns, columns_of_calls
+from otel_llm_processor.connector.llm_metrics.columns import extract
 from otel_llm_processor.connector.llm_metrics.config import Config
 from otel_llm_processor.connector.llm_metrics.otlp import Snapshot, build_request
 from otel_llm_processor.connector.llm_metrics.pricing import Pricer
 from otel_llm_processor.connector.llm_metrics.summary import summarize
 from otel_llm_processor.connector.llm_metrics.windows import Windows
-from otel_llm_processor.model.dedup import dedup_calls
-from otel_llm_processor.model.llm_call import LlmCall, calls_from_request
+from otel_llm_processor.connector.llm_metrics.workers import WorkerPool, resolve_workers
+from otel_llm_processor.model.llm_call import LlmCall, Row, make_call
 from otel_llm_processor.services import GroupSummary, SeriesUpdate
 
 __all__ = ["SERVICE_NAME", "LlmMetricsConnector"]
@@ -64,6 +62,8 @@ class LlmMetricsConnector:
         self._subscribers: list[Callable[[Sequence[SeriesUpdate]], None]] = []
         self._call_subscribers: list[Callable[[Sequence[LlmCall]], None]] = []
         self._task: asyncio.Task[None] | None = None
+        workers = resolve_workers(config.workers)
+        self._pool = WorkerPool(workers, self._dims, self._dim_defaults) if workers > 0 else None
         self._started = False
         self._stopped = False
         for name, text in (
@@ -74,6 +74,8 @@ class LlmMetricsConnector:
             ("metrics_send_failed", "Flushes the next consumer refused"),
             ("subscriber_errors", "Exceptions raised by llm_metrics subscribers"),
             ("batches_failed", "Span batches llm_metrics failed to aggregate (a bug; see debug log)"),
+            ("worker_waits", "Span batches that waited for a free llm_metrics worker process"),
+            ("worker_failures", "Span batches a worker process failed on (read in-process instead)"),
         ):
             self._telemetry.describe(name, text)
 
@@ -83,6 +85,8 @@ class LlmMetricsConnector:
             return
         self._started = True
         host.services.setdefault(SERVICE_NAME, self)
+        if self._pool is not None:
+            self._pool.start()
         self._last_flush = self._clock()
         self._task = asyncio.create_task(self._flush_loop(), name=f"{self._id} flush")
 
@@ -90,6 +94,8 @@ class LlmMetricsConnector:
         if self._stopped:
             return
         self._stopped = True
+        if self._pool is not None:
+            self._pool.shutdown()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,51 +115,46 @@ class LlmMetricsConnector:
     # -- intake ------------------------------------------------------------------------------
     async def consume_traces(self, batch: TracesBatch) -> None:
         try:
-            if self._dims:
-                calls, dims = self._calls_with_dimensions(batch.request)
-            else:
-                calls, dims = dedup_calls(calls_from_request(batch.request)), None
-            self._ingest(calls, dims)
+            want_rows = bool(self._call_subscribers)
+            extracted = None
+            pool = self._pool
+            if pool is not None and self._started and not self._stopped:
+                raw = batch.raw if batch.raw is not None else batch.request.SerializeToString()
+                waits, failures = pool.waits, pool.failures
+                try:
+                    extracted = await pool.extract(raw, want_rows)
+                except Exception:
+                    _log.debug("llm_metrics: worker failed; reading the batch in-process", exc_info=True)
+                if pool.waits != waits:
+                    self._telemetry.add(self._id, "worker_waits", pool.waits - waits)
+                if pool.failures != failures:
+                    self._telemetry.add(self._id, "worker_failures", pool.failures - failures)
+            if extracted is None:
+                extracted = extract(batch.request, self._dims, self._dim_defaults, want_rows)
+            columns, rows = extracted
+            self._ingest(columns, rows)
         except Exception:  # a bug here must not refuse the batch for the other exporters
             self._telemetry.add(self._id, "batches_failed")
             _log.debug("llm_metrics: batch not aggregated", exc_info=True)
 
     async def record_calls(self, calls: Sequence[LlmCall]) -> None:
-        dims = [self._dim_defaults] * len(calls) if self._dims else None
-        self._ingest(calls, dims)
-
-    def _calls_with_dimensions(
-        self, request: ExportTraceServiceRequest
-    ) -> tuple[list[LlmCall], list[tuple[str, ...]]]:
-        found: dict[tuple[bytes, bytes], tuple[str, ...]] = {}
-        calls: list[LlmCall] = []
-        for rs in request.resource_spans:
-            resource_values = _values(rs.resource.attributes, self._dims)
-            for ss in rs.scope_spans:
-                for span in ss.spans:
-                    call = LlmCall.from_span(span, rs.resource)
-                    if call is None:
-                        continue
-                    span_values = _values(span.attributes, self._dims)
-                    found[(call.trace_id, call.span_id)] = tuple(
-                        span_values.get(name) or resource_values.get(name) or default
-                        for name, default in zip(self._dims, self._dim_defaults, strict=True)
-                    )
-                    calls.append(call)
-        calls = list(dedup_calls(calls))
-        return calls, [found[(c.trace_id, c.span_id)] for c in calls]
-
-    def _ingest(self, calls: Sequence[LlmCall], dims: Sequence[tuple[str, ...]] | None) -> None:
         if not calls:
             return
+        dims = [self._dim_defaults] * len(calls) if self._dims else None
+        self._ingest(columns_of_calls(calls, dims), calls)
+
+    def _ingest(self, columns: Columns, calls: Sequence[LlmCall] | Sequence[Row] | None) -> None:
+        n = len(columns)
+        if not n:
+            return
         now = self._clock()
-        result = self._agg.aggregate(calls, now, dims, want_updates=bool(self._subscribers))
+        result = self._agg.aggregate_columns(columns, now, want_updates=bool(self._subscribers))
         self._windows.add(now, result.part)
         self._pending.append(result.part)
         if len(self._pending) >= _COMPACT_EVERY:
             self._pending = [P.merge(self._pending)]
         tel = self._telemetry
-        tel.add(self._id, "llm_calls_aggregated", len(calls))
+        tel.add(self._id, "llm_calls_aggregated", n)
         if result.overflowed:
             tel.add(self._id, "series_overflow", result.overflowed)
         if result.unpriced:
@@ -161,8 +162,10 @@ class LlmMetricsConnector:
         tel.set(self._id, "series_active", len(self._agg.registry))
         for callback in self._subscribers:
             self._notify(callback, result.updates)
-        for call_callback in self._call_subscribers:
-            self._notify(call_callback, calls)
+        if self._call_subscribers and calls is not None:
+            objects = [c if isinstance(c, LlmCall) else make_call(c) for c in calls]
+            for call_callback in self._call_subscribers:
+                self._notify(call_callback, objects)
 
     def _notify(self, callback: Callable[[Any], None], payload: Any) -> None:
         try:
@@ -222,22 +225,6 @@ class LlmMetricsConnector:
 
     def subscribe_calls(self, callback: Callable[[Sequence[LlmCall]], None]) -> None:
         self._call_subscribers.append(callback)
-
-
-def _values(attributes: Sequence[KeyValue], names: Sequence[str]) -> dict[str, str]:
-    wanted = set(names)
-    out: dict[str, str] = {}
-    for kv in attributes:
-        if kv.key in wanted:
-            value = kv.value
-            kind = value.WhichOneof("value")
-            if kind == "string_value":
-                out[kv.key] = value.string_value
-            elif kind in ("int_value", "double_value"):
-                out[kv.key] = str(getattr(value, kind))
-            elif kind == "bool_value":
-                out[kv.key] = "true" if value.bool_value else "false"
-    return out
 
 
 def _points(metric: Any) -> Sequence[Any]:

@@ -1,0 +1,95 @@
+"""Worker processes that turn raw export requests into :class:`~.aggregator.Columns`.
+
+Reading LLM spans is pure Python over protobuf objects (~10 µs a span), while the aggregation that
+follows is numpy over a whole batch. With ``workers: N`` the connector sends each request's bytes
+(``TracesBatch.raw``, as received) to one of N spawned processes, which parse them, map and
+de-duplicate the calls (:func:`.columns.extract`) and send back the compact columns; the event
+loop only merges them into the series (:meth:`.aggregator.Aggregator.aggregate_columns`). So the
+event loop keeps serving the receiver and the exporters while another core reads spans.
+
+In-flight requests are bounded (``2 * N``): a caller waits for a free slot (counted as
+``worker_waits``) and the wait backs up into the receiver's bounded intake queue, which refuses
+with a retryable status when full. A worker that dies is replaced; the batch it held is read in
+the event loop's process instead (counted as ``worker_failures``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_llm_processor.connector.llm_metrics.columns import Extracted, extract
+
+__all__ = ["WorkerPool", "resolve_workers"]
+
+_log = logging.getLogger(__name__)
+
+
+def resolve_workers(setting: int | str, cpus: int | None = None) -> int:
+    """``auto``: one worker per core beyond the first (none on one core); an int is taken as is."""
+    if setting == "auto":
+        n = cpus if cpus is not None else (os.cpu_count() or 1)
+        return max(0, n - 1)
+    return int(setting)
+
+
+def _extract_raw(raw: bytes, dims: Sequence[str], defaults: Sequence[str], want_rows: bool) -> Extracted:
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(raw)
+    return extract(request, dims, defaults, want_rows)
+
+
+class WorkerPool:
+    def __init__(self, workers: int, dims: Sequence[str], defaults: Sequence[str]) -> None:
+        self.workers = workers
+        self._dims = tuple(dims)
+        self._defaults = tuple(defaults)
+        self._executor: ProcessPoolExecutor | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self.waits = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            self._slots = asyncio.Semaphore(2 * self.workers)
+
+    async def extract(self, raw: bytes, want_rows: bool) -> Extracted:
+        """The batch's columns, read in a worker; raises when the worker failed (caller falls back)."""
+        if self._executor is None or self._slots is None:
+            raise RuntimeError("worker pool not started")
+        if self._slots.locked():
+            self.waits += 1
+        async with self._slots:
+            executor = self._executor
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    executor, _extract_raw, raw, self._dims, self._defaults, want_rows
+                )
+            except Exception:
+                self.failures += 1
+                self._replace(executor)
+                raise
+
+    def _replace(self, broken: ProcessPoolExecutor | None) -> None:
+        if broken is not None and broken is self._executor and getattr(broken, "_broken", False):
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+
+    def shutdown(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def __repr__(self) -> str:
+        return f"WorkerPool(workers={self.workers})"
