@@ -8,7 +8,7 @@ if [ ! -f "$V/.installed" ] || [ constraints.txt -nt "$V/.installed" ] || [ pypr
   [ -x "$V/bin/python" ] || python3 -m venv "$V"
   "$V/bin/python" -m pip --disable-pip-version-check -q install -c "$V.constraints" pip setuptools wheel
   "$V/bin/python" -m pip --disable-pip-version-check -q install -c "$V.constraints" --no-build-isolation \
-    'wrapt==1.17.3' -e '.[test,tokens]'
+    'wrapt==1.17.3' -e '.[test,tokens,peers]'
   touch "$V/.installed"
 fi
 rm -f "$V.constraints"
