@@ -19,14 +19,10 @@ import re
 import time
 from typing import Any
 
-import httpx
-
 from otel_llm_processor.component import CreateSettings
 from otel_llm_processor.exporter.alertmanager.config import Config
-from otel_llm_processor.exporter.notify.errors import post_json
 from otel_llm_processor.exporter.notify.event import rfc3339, trace_links
-from otel_llm_processor.exporter.notify.notifier import Notifier
-from otel_llm_processor.exporter.notify.redact import redact_in_logs
+from otel_llm_processor.exporter.notify.http import HttpNotifier
 from otel_llm_processor.services import AlertEvent
 
 __all__ = ["AlertmanagerNotifier", "postable_alert"]
@@ -73,16 +69,13 @@ def postable_alert(event: AlertEvent, config: Config, now: float) -> dict[str, A
     return alert
 
 
-class AlertmanagerNotifier(Notifier):
+class AlertmanagerNotifier(HttpNotifier):
     def __init__(self, settings: CreateSettings, config: Config) -> None:
-        super().__init__(settings, config)
+        token = config.bearer_token.get_secret_value() if config.bearer_token is not None else ""
+        super().__init__(settings, config, secrets=[token])
         self._config = config
         self._endpoint = config.url.rstrip("/") + "/api/v2/alerts"
-        self._headers: dict[str, str] = {}
-        if config.bearer_token is not None:
-            self._headers["authorization"] = f"Bearer {config.bearer_token.get_secret_value()}"
-            redact_in_logs(config.bearer_token.get_secret_value())
-        self._client: httpx.AsyncClient | None = None
+        self._headers: dict[str, str] = {"authorization": f"Bearer {token}"} if token else {}
         self._firing: dict[str, AlertEvent] = {}  # dedup_key -> last firing/acknowledged event
         self._post_lock = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
@@ -94,7 +87,7 @@ class AlertmanagerNotifier(Notifier):
             self._firing.pop(event.dedup_key, None)
 
     async def on_start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self._config.timeout_s)
+        await super().on_start()
         self._refresher = asyncio.create_task(self._refresh_loop(), name=f"{self.name} refresh")
 
     async def on_shutdown(self) -> None:
@@ -102,23 +95,19 @@ class AlertmanagerNotifier(Notifier):
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
-        if self._client is not None:
-            await self._client.aclose()
+        await super().on_shutdown()
 
     async def deliver(self, event: AlertEvent) -> None:
-        assert self._client is not None
         async with self._post_lock:
-            body = [postable_alert(event, self._config, time.time())]
-            await post_json(self._client, self._endpoint, body, self._headers)
+            await self.post(self._endpoint, [postable_alert(event, self._config, time.time())], self._headers)
 
     async def refresh(self) -> int:
         """Re-post every firing alert now; returns how many were sent."""
-        assert self._client is not None
         async with self._post_lock:  # built under the lock: a refresh never overtakes a resolve
             now = time.time()
             alerts = [postable_alert(event, self._config, now) for event in list(self._firing.values())]
             if alerts:
-                await post_json(self._client, self._endpoint, alerts, self._headers)
+                await self.post(self._endpoint, alerts, self._headers)
         return len(alerts)
 
     async def _refresh_loop(self) -> None:

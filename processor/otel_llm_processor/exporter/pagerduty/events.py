@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from otel_llm_processor.component import CreateSettings
-from otel_llm_processor.exporter.notify.errors import post_json
 from otel_llm_processor.exporter.notify.event import rfc3339, trace_links
-from otel_llm_processor.exporter.notify.notifier import Notifier
-from otel_llm_processor.exporter.notify.redact import redact_in_logs
+from otel_llm_processor.exporter.notify.http import HttpNotifier
 from otel_llm_processor.exporter.pagerduty.config import Config
 from otel_llm_processor.services import AlertEvent
 
@@ -69,22 +65,12 @@ def pagerduty_event(event: AlertEvent, routing_key: str, config: Config) -> dict
     return body
 
 
-class PagerDutyNotifier(Notifier):
+class PagerDutyNotifier(HttpNotifier):
     def __init__(self, settings: CreateSettings, config: Config) -> None:
-        super().__init__(settings, config)
+        super().__init__(settings, config, secrets=[config.routing_key.get_secret_value()])
         self._config = config
-        self._client: httpx.AsyncClient | None = None
-        redact_in_logs(config.routing_key.get_secret_value())
-
-    async def on_start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self._config.timeout_s)
-
-    async def on_shutdown(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def deliver(self, event: AlertEvent) -> None:
-        assert self._client is not None
         body = pagerduty_event(event, self._config.routing_key.get_secret_value(), self._config)
         if body is not None:
-            await post_json(self._client, self._config.url, body)
+            await self.post(self._config.url, body)

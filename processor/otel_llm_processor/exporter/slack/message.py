@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from otel_llm_processor.component import CreateSettings
-from otel_llm_processor.exporter.notify.errors import post_json
 from otel_llm_processor.exporter.notify.event import trace_links
-from otel_llm_processor.exporter.notify.notifier import Notifier
-from otel_llm_processor.exporter.notify.redact import redact_in_logs
+from otel_llm_processor.exporter.notify.http import HttpNotifier
 from otel_llm_processor.exporter.slack.config import Config
 from otel_llm_processor.services import AlertEvent
 
@@ -71,22 +67,10 @@ def slack_message(event: AlertEvent, config: Config) -> dict[str, Any]:
     return {"text": f"{_ICONS.get(event.state, ':bell:')} {text}", "blocks": blocks}
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(HttpNotifier):
     def __init__(self, settings: CreateSettings, config: Config) -> None:
-        super().__init__(settings, config)
+        super().__init__(settings, config, secrets=[config.webhook_url.get_secret_value()])
         self._config = config
-        self._client: httpx.AsyncClient | None = None
-        redact_in_logs(config.webhook_url.get_secret_value())
-
-    async def on_start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self._config.timeout_s)
-
-    async def on_shutdown(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def deliver(self, event: AlertEvent) -> None:
-        assert self._client is not None
-        await post_json(
-            self._client, self._config.webhook_url.get_secret_value(), slack_message(event, self._config)
-        )
+        await self.post(self._config.webhook_url.get_secret_value(), slack_message(event, self._config))

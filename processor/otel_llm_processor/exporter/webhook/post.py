@@ -28,13 +28,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from otel_llm_processor.component import CreateSettings
-from otel_llm_processor.exporter.notify.errors import post_json
 from otel_llm_processor.exporter.notify.event import event_to_dict, rfc3339
-from otel_llm_processor.exporter.notify.notifier import Notifier
-from otel_llm_processor.exporter.notify.redact import redact_in_logs
+from otel_llm_processor.exporter.notify.http import HttpNotifier
 from otel_llm_processor.exporter.webhook.config import Config
 from otel_llm_processor.services import AlertEvent
 
@@ -66,29 +62,17 @@ def webhook_body(event: AlertEvent, receiver: str, config: Config) -> dict[str, 
     }
 
 
-class WebhookNotifier(Notifier):
+class WebhookNotifier(HttpNotifier):
     def __init__(self, settings: CreateSettings, config: Config) -> None:
-        super().__init__(settings, config)
+        secrets = [v.get_secret_value() for v in config.headers.values()]
+        if config.bearer_token is not None:
+            secrets.append(config.bearer_token.get_secret_value())
+        super().__init__(settings, config, secrets=secrets)
         self._config = config
         self._headers = {"content-type": "application/json", "user-agent": "otel-llm-processor"}
         self._headers.update({k: v.get_secret_value() for k, v in config.headers.items()})
         if config.bearer_token is not None:
             self._headers["authorization"] = f"Bearer {config.bearer_token.get_secret_value()}"
-        self._client: httpx.AsyncClient | None = None
-        secrets = [v.get_secret_value() for v in config.headers.values()]
-        if config.bearer_token is not None:
-            secrets.append(config.bearer_token.get_secret_value())
-        redact_in_logs(*secrets)
-
-    async def on_start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self._config.timeout_s)
-
-    async def on_shutdown(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def deliver(self, event: AlertEvent) -> None:
-        assert self._client is not None
-        await post_json(
-            self._client, self._config.url, webhook_body(event, self.name, self._config), self._headers
-        )
+        await self.post(self._config.url, webhook_body(event, self.name, self._config), self._headers)

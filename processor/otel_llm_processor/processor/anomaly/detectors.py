@@ -129,17 +129,21 @@ class _Scaled:
     """Shared shape of the z-score and MAD detectors: score = |value - centre| / scale."""
 
     name = ""
+    default_threshold = 3.0
 
     def __init__(
         self,
-        window: int,
-        min_points: int,
-        threshold: float,
-        error: float | None,
-        critical: float | None,
-        direction: str,
+        window: int = 60,
+        min_points: int = 10,
+        threshold: float | None = None,
+        error: float | None = None,
+        critical: float | None = None,
+        direction: str = "both",
         min_relative_scale: float = MIN_RELATIVE_SCALE,
     ) -> None:
+        """``threshold`` (WARNING level, in scale units) defaults to the class's ``default_threshold``."""
+        if threshold is None:
+            threshold = self.default_threshold
         if min_points < 2 or min_points > window:
             raise ValueError("min_points must be between 2 and window")
         if min_relative_scale < 0:
@@ -180,18 +184,7 @@ class ZScoreDetector(_Scaled):
     """Rolling z-score: (value - mean) / std over the last ``window`` values (population std)."""
 
     name = "zscore"
-
-    def __init__(
-        self,
-        window: int = 60,
-        min_points: int = 10,
-        threshold: float = 3.0,
-        error: float | None = None,
-        critical: float | None = None,
-        direction: str = "both",
-        min_relative_scale: float = MIN_RELATIVE_SCALE,
-    ) -> None:
-        super().__init__(window, min_points, threshold, error, critical, direction, min_relative_scale)
+    default_threshold = 3.0
 
     def _centre_scale(self, history: np.ndarray) -> tuple[float, float]:
         return float(history.mean()), float(history.std())
@@ -201,18 +194,7 @@ class MadDetector(_Scaled):
     """Robust z-score: (value - median) / (1.4826 * MAD), insensitive to past outliers."""
 
     name = "mad"
-
-    def __init__(
-        self,
-        window: int = 60,
-        min_points: int = 10,
-        threshold: float = 3.5,
-        error: float | None = None,
-        critical: float | None = None,
-        direction: str = "both",
-        min_relative_scale: float = MIN_RELATIVE_SCALE,
-    ) -> None:
-        super().__init__(window, min_points, threshold, error, critical, direction, min_relative_scale)
+    default_threshold = 3.5
 
     def _centre_scale(self, history: np.ndarray) -> tuple[float, float]:
         median = float(np.median(history))
