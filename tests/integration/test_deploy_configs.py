@@ -69,3 +69,22 @@ def test_collector_rejects_a_broken_config(tmp_path: Path) -> None:
 def test_processor_configs_are_valid(config: str) -> None:
     out = _run(sys.executable, "-m", "otel_llm_processor", "validate", "--config", config)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_grafana_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    """Every panel query of the provisioned dashboard parses (promtool checks them as rules)."""
+    import json
+
+    promtool = shutil.which("promtool")
+    require_peer(promtool, "promtool not found (Debian package prometheus)")
+    dashboard = json.loads((ROOT / "docker/grafana/dashboards/otel-llm.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 8
+    rules = "groups:\n  - name: dashboard\n    rules:\n" + "".join(
+        f"      - record: dashboard:q{i}\n        expr: {json.dumps(e)}\n" for i, e in enumerate(exprs)
+    )
+    path = tmp_path / "rules.yml"
+    path.write_text(rules)
+    out = _run(str(promtool), "check", "rules", str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(exprs)} rules found" in out.stdout
