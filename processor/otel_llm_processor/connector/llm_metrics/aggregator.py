@@ -118,6 +118,8 @@ class SeriesRegistry:
 
     A key is ``(service, provider, model, operation, error_type, *dimension values)``; the
     overflow series (``overflow_id``) takes every call of a new key once the limit is reached.
+    :meth:`expire` forgets series idle since a given time; their ids are reused by new keys (with a
+    new ``first_seen``, so a cumulative stream of a key that comes back starts afresh).
     """
 
     def __init__(self, dimensions: Sequence[str], max_series: int, pricer: Pricer | None) -> None:
@@ -127,7 +129,9 @@ class SeriesRegistry:
         self.keys: list[tuple[str, ...]] = []
         self.label_maps: list[Mapping[str, str]] = []
         self.first_seen: list[float] = []
+        self.last_seen = np.zeros(0)
         self.overflow_id = -1
+        self._free: list[int] = []
         self._pricer = pricer
         self._capacity = 0
         self.rates = np.zeros((0, 4))
@@ -136,6 +140,12 @@ class SeriesRegistry:
         self.tiered: dict[int, TieredRates] = {}
 
     def __len__(self) -> int:
+        """Active series (the overflow series included once it exists)."""
+        return len(self.keys) - len(self._free)
+
+    @property
+    def capacity(self) -> int:
+        """One more than the largest series id handed out."""
         return len(self.keys)
 
     def get_or_add(self, key: tuple[str, ...], now: float) -> int:
@@ -151,15 +161,25 @@ class SeriesRegistry:
         return sid
 
     def _append(self, key: tuple[str, ...], now: float, overflow: bool = False) -> int:
-        sid = len(self.keys)
-        if sid >= self._capacity:
-            self._capacity = max(16, self._capacity * 2)
-            self.rates = np.resize(self.rates, (self._capacity, 4))
-            self.price_kind = np.resize(self.price_kind, self._capacity)
-            self.is_error = np.resize(self.is_error, self._capacity)
-        self.keys.append(key)
-        self.label_maps.append(dict(zip(self.label_names, key, strict=True)))
-        self.first_seen.append(now)
+        labels = dict(zip(self.label_names, key, strict=True))
+        if self._free:
+            sid = self._free.pop()
+            self.keys[sid] = key
+            self.label_maps[sid] = labels
+            self.first_seen[sid] = now
+            self.tiered.pop(sid, None)
+        else:
+            sid = len(self.keys)
+            if sid >= self._capacity:
+                self._capacity = max(16, self._capacity * 2)
+                self.rates = np.resize(self.rates, (self._capacity, 4))
+                self.price_kind = np.resize(self.price_kind, self._capacity)
+                self.is_error = np.resize(self.is_error, self._capacity)
+                self.last_seen = np.resize(self.last_seen, self._capacity)
+            self.keys.append(key)
+            self.label_maps.append(labels)
+            self.first_seen.append(now)
+        self.last_seen[sid] = now
         self.is_error[sid] = bool(key[4]) and not overflow
         self.rates[sid] = 0.0
         if overflow:
@@ -178,6 +198,26 @@ class SeriesRegistry:
 
     def is_overflow(self, sid: int) -> bool:
         return sid == self.overflow_id
+
+    def expire(self, idle_since: float) -> list[int]:
+        """Forget the series that saw no call since ``idle_since``; returns their (now free) ids."""
+        free = set(self._free)
+        idle = [
+            sid
+            for sid in np.flatnonzero(self.last_seen[: len(self.keys)] < idle_since).tolist()
+            if sid not in free
+        ]
+        for sid in idle:
+            if sid == self.overflow_id:
+                self.overflow_id = -1
+            else:
+                del self.ids[self.keys[sid]]
+            self.keys[sid] = ()
+            self.label_maps[sid] = {}
+            self.tiered.pop(sid, None)
+            self.last_seen[sid] = np.inf  # never idle while free
+        self._free.extend(sorted(idle, reverse=True))  # the lowest id is reused first
+        return idle
 
 
 @dataclass(slots=True)
@@ -231,6 +271,7 @@ class Aggregator:
         ids = [get(k, -1) for k in batch.keys]
         if -1 in ids:
             ids = [i if i >= 0 else reg.get_or_add(k, now) for i, k in zip(ids, batch.keys, strict=True)]
+        reg.last_seen[ids] = now
         sid = np.array(ids, dtype=np.int64)[batch.key_of]
         cols = batch.values
         dur = np.maximum(cols[0] / 1e9, 0.0)
@@ -357,8 +398,8 @@ class Aggregator:
     def _floor_of(self, series: np.ndarray) -> np.ndarray:
         """Per series, the value a new exemplar must beat: the fastest kept once ``k`` are kept."""
         floors = self._floors
-        if len(floors) < len(self.registry):
-            grown = np.full(max(16, 2 * len(self.registry)), -np.inf)
+        if len(floors) < self.registry.capacity:
+            grown = np.full(max(16, 2 * self.registry.capacity), -np.inf)
             grown[: len(floors)] = floors
             self._floors = floors = grown
         return floors[series]

@@ -5,6 +5,13 @@ vectorised pass (:mod:`.aggregator`) and adds the result to the rolling windows 
 since the last flush. Every ``flush_interval`` the state becomes one OTLP metrics request for the
 next consumers (cumulative by default, or delta). Published as ``host.services["llm_metrics"]``
 (:class:`~otel_llm_processor.services.LlmMetricsView`).
+
+Memory per series is bounded and flat: the windows and the cumulative state are kept packed
+(:mod:`.packed`), and a series that saw no call for longer than the longest window plus one
+flush interval is expired at flush (counted as ``series_expired``): it is dropped from the
+cumulative state and no longer exported, and its id is reused. When its key comes back it is a
+new series with a new start time, so its cumulative stream restarts from zero (the Collector's
+spanmetrics ``metrics_expiration`` does the same), and no window still holds its old data.
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ from otel_llm_processor.connector.llm_metrics.aggregator import Aggregator, Colu
 from otel_llm_processor.connector.llm_metrics.columns import extract
 from otel_llm_processor.connector.llm_metrics.config import Config
 from otel_llm_processor.connector.llm_metrics.otlp import Snapshot, build_request
+from otel_llm_processor.connector.llm_metrics.packed import EMPTY_PACKED, pack, unpack
 from otel_llm_processor.connector.llm_metrics.pricing import Pricer
 from otel_llm_processor.connector.llm_metrics.summary import summarize
 from otel_llm_processor.connector.llm_metrics.windows import Windows
 from otel_llm_processor.connector.llm_metrics.workers import WorkerPool, resolve_workers
 from otel_llm_processor.model.llm_call import LlmCall, Row, make_call
-from otel_llm_processor.services import GroupSummary, SeriesUpdate
+from otel_llm_processor.services import WINDOWS, GroupSummary, SeriesUpdate
 
 __all__ = ["SERVICE_NAME", "LlmMetricsConnector"]
 
@@ -57,7 +65,9 @@ class LlmMetricsConnector:
         self._agg = Aggregator(self._dims, config.max_series, config.exemplars_per_series, pricer)
         self._windows = Windows()
         self._pending: list[P.Part] = []
-        self._cumulative = P.EMPTY
+        self._cumulative = EMPTY_PACKED
+        # idle for longer than this: no window holds the series any more and its last point is out
+        self._idle_timeout = max(WINDOWS.values()) + config.flush_interval
         self._last_flush = clock()
         self._subscribers: list[Callable[[Sequence[SeriesUpdate]], None]] = []
         self._call_subscribers: list[Callable[[Sequence[LlmCall]], None]] = []
@@ -69,6 +79,8 @@ class LlmMetricsConnector:
         for name, text in (
             ("llm_calls_aggregated", "LLM calls aggregated into metrics"),
             ("series_overflow", "LLM calls aggregated into the overflow series (max_series reached)"),
+            ("series_expired", "Series forgotten after no call for longer than 1 h plus a flush interval"),
+            ("state_bytes", "Bytes of aggregated state held (windows, cumulative, pending), after a flush"),
             ("llm_calls_unpriced", "LLM calls with usage but no known price"),
             ("metric_points_sent", "Metric data points sent downstream"),
             ("metrics_send_failed", "Flushes the next consumer refused"),
@@ -181,11 +193,16 @@ class LlmMetricsConnector:
         interval = P.merge(self._pending)
         self._pending = []
         cumulative = self._config.temporality == "cumulative"
+        state = interval
+        expired = self._expire(now)
         if cumulative:
-            self._cumulative = P.merge([self._cumulative, interval])
+            state = P.merge([unpack(self._cumulative), interval])
+            if expired:
+                state = P.drop_series(state, expired)
+            self._cumulative = pack(state)
         registry = self._agg.registry
         snap = Snapshot(
-            part=self._cumulative if cumulative else interval,
+            part=state,
             time_ns=int(now * 1e9),
             start_ns=[int(t * 1e9) for t in registry.first_seen]
             if cumulative
@@ -195,6 +212,7 @@ class LlmMetricsConnector:
             max_buckets=self._config.max_buckets,
         )
         self._last_flush = now
+        self._telemetry.set(self._id, "state_bytes", sum(self.memory().values()))
         if len(snap.part.series) == 0:
             return None
         request = build_request(registry, snap)
@@ -212,6 +230,22 @@ class LlmMetricsConnector:
             return batch
         self._telemetry.add(self._id, "metric_points_sent", points)
         return batch
+
+    def _expire(self, now: float) -> list[int]:
+        """Forget the series idle for longer than ``_idle_timeout``; their window slots are gone."""
+        self._windows.advance(now)
+        expired = self._agg.registry.expire(now - self._idle_timeout)
+        if expired:
+            self._telemetry.add(self._id, "series_expired", len(expired))
+            self._telemetry.set(self._id, "series_active", len(self._agg.registry))
+        return expired
+
+    def memory(self) -> dict[str, int]:
+        """Bytes of array data held: per window tier, the cumulative state, the unflushed parts."""
+        out = {f"window_{name}": n for name, n in self._windows.memory().items()}
+        out["cumulative"] = self._cumulative.nbytes
+        out["pending"] = sum(p.nbytes for p in self._pending)
+        return out
 
     # -- LlmMetricsView ----------------------------------------------------------------------
     def summarize(

@@ -35,6 +35,7 @@ __all__ = [
     "OUTPUT",
     "PRICED",
     "Part",
+    "drop_series",
     "merge",
     "run_starts",
 ]
@@ -143,3 +144,19 @@ def _reduce_stats(keys: np.ndarray, stats: np.ndarray) -> tuple[np.ndarray, np.n
     out[:, 2] = np.minimum.reduceat(stats[:, 2], starts)
     out[:, 3] = np.maximum.reduceat(stats[:, 3], starts)
     return keys[starts], out
+
+
+def drop_series(part: Part, series: Sequence[int]) -> Part:
+    """``part`` without the rows of ``series``."""
+    gone = np.asarray(series, dtype=np.int64)
+    keep = ~np.isin(part.series, gone)
+    keep_stats = ~np.isin(part.stat_keys >> METRIC_BITS, gone)
+    keep_hist = ~np.isin(part.hist_keys >> (METRIC_BITS + BUCKET_BITS), gone)
+    return Part(
+        part.series[keep],
+        part.counters[keep],
+        part.stat_keys[keep_stats],
+        part.stats[keep_stats],
+        part.hist_keys[keep_hist],
+        part.hist_counts[keep_hist],
+    )
