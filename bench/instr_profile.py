@@ -66,6 +66,10 @@ def _time(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(per)
 
 
+def _noop() -> None:
+    return None
+
+
 def _components(bench: Any) -> None:
     """Time our wrapper's pieces in isolation, on the objects of a real call."""
     from instr_transport import MODEL
@@ -110,8 +114,7 @@ def _components(bench: Any) -> None:
 
     def activate() -> None:
         call = patch._start(settings, patch.CHAT, resource, kwargs)
-        with call.activate():
-            pass
+        call.run(_noop, (), {})
         call.span.end()
 
     def stream_all() -> None:
@@ -139,7 +142,7 @@ def _components(bench: Any) -> None:
         ("PriceBook.cost(...)", cost_only),
         ("bare span start+end, no attributes", bare_span),
         ("_start + LlmCall.end (no response)", start_end),
-        ("_start + activate/deactivate + span.end", activate),
+        ("_start + LlmCall.run(no-op) + span.end", activate),
         ("_start + _chat_response + span.end (no usage/cost)", fill_only),
         ("_start + _chat_response + LlmCall.end (full)", start_fill_end),
         (f"stream: _start + iterate {len(chunks)} chunks + end, no proxy", stream_plain),

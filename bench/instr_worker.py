@@ -9,6 +9,8 @@ client over :class:`instr_transport.RecordedTransport`. Configurations:
 
 - ``none``: uninstrumented SDK calls;
 - ``otel_llm``: ours (``otel_llm.openai.OpenAIInstrumentor``);
+- ``otel_llm_ref``: ours from another source tree put first on ``PYTHONPATH`` by the parent
+  (``--ref-tree``), to compare two versions of ours in one interleaved run;
 - ``openllmetry``: ``opentelemetry-instrumentation-openai`` (Traceloop), default settings;
 - ``contrib_v2``: ``opentelemetry-instrumentation-openai-v2`` (official contrib), default settings;
 - ``openinference``: ``openinference-instrumentation-openai`` (only when installed);
@@ -52,7 +54,16 @@ from otel_llm import semconv
 
 __all__ = ["CONFIGS", "DiscardExporter", "main"]
 
-CONFIGS = ("none", "otel_llm", "openllmetry", "contrib_v2", "openinference", "floor", "floor_sdk")
+CONFIGS = (
+    "none",
+    "otel_llm",
+    "otel_llm_ref",
+    "openllmetry",
+    "contrib_v2",
+    "openinference",
+    "floor",
+    "floor_sdk",
+)
 FLOOR_SPAN_NAME = f"{semconv.OP_CHAT} {MODEL}"
 MESSAGES = [
     {"role": "system", "content": "You are a terse assistant."},
@@ -77,7 +88,7 @@ class DiscardExporter(SpanExporter):
 
 
 def _instrument(config: str, provider: TracerProvider) -> Any:
-    if config == "otel_llm":
+    if config in ("otel_llm", "otel_llm_ref"):  # _ref: the same, imported from --ref-tree's PYTHONPATH
         from otel_llm.openai import OpenAIInstrumentor
 
         inst: Any = OpenAIInstrumentor()
@@ -207,6 +218,10 @@ class Bench:
         """Spans exported per timed call so far, and the spans of one more call of each kind."""
         self.provider.force_flush()
         out: dict[str, Any] = {"spans_per_call": self.exporter.count / max(self.calls, 1)}
+        if self.config.startswith("otel_llm"):
+            import otel_llm
+
+            out["source"] = str(Path(otel_llm.__file__).resolve().parent)
         for kind, fn in (("nonstream", self.nonstream), ("stream", self.stream)):
             before = self.exporter.count
             fn()

@@ -1,6 +1,7 @@
 """Instrumentation overhead: otel_llm vs. peer OpenAI instrumentations, per call, in one run.
 
     python bench/instrumentation_overhead.py [--rounds 40] [--calls 12] [--profile 200] [--configs a,b]
+                                             [--ref-tree DIR]
 
 Measures the median per-call time of a non-streaming and a streaming ``chat.completions.create``
 with the real ``openai`` SDK client, for: uninstrumented; otel_llm; OpenLLMetry
@@ -23,7 +24,9 @@ export thread counts); wall-clock medians are printed below for reference.
 Before the timed rounds each worker's spans are checked: our span must carry tokens and cost (and
 time to first chunk on the stream), so we are not measuring a no-op; each peer's spans per call and
 what it records are shown. ``--profile N`` then runs cProfile over N calls of each kind in our
-configuration and prints where our per-call time goes.
+configuration and prints where our per-call time goes. ``--ref-tree DIR`` adds ``otel_llm_ref``: ours
+imported from DIR (a directory holding another version's ``otel_llm/`` package), measured in the
+same interleaved rounds, so a change can be compared before/after on a busy machine.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from otel_llm import semconv  # noqa: E402
 __all__ = ["main"]
 
 OURS = "otel_llm"
+OURS_REF = "otel_llm_ref"
 BASE = "none"
 FLOOR = "floor"
 FLOOR_SDK = "floor_sdk"
@@ -56,6 +60,7 @@ FLOOR_SDK = "floor_sdk"
 CONFIGS: dict[str, tuple[str, str | None]] = {
     BASE: ("uninstrumented", None),
     OURS: ("otel_llm", "otel_llm.openai"),
+    OURS_REF: ("otel_llm from --ref-tree (reference version)", "otel_llm.openai"),
     "openllmetry": (
         "OpenLLMetry 0.62 (opentelemetry-instrumentation-openai)",
         "opentelemetry.instrumentation.openai",
@@ -109,20 +114,20 @@ class Worker:
                 self.proc.kill()
 
 
-def _clean_env() -> dict[str, str]:
+def _clean_env(first: str | None = None) -> dict[str, str]:
     """Default settings for every instrumentation: no OTEL_*/TRACELOOP_* from the caller's shell."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACELOOP_"))}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (first, str(HERE), env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def spawn(config: str) -> Worker:
+def spawn(config: str, ref_tree: str | None = None) -> Worker:
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "instr_worker.py"), config],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=_clean_env(),
+        env=_clean_env(ref_tree if config == OURS_REF else None),
         cwd=str(HERE),
     )
     return Worker(config, proc)
@@ -204,14 +209,16 @@ def paired_overhead(workers: dict[str, Worker], config: str, kind: str) -> list[
 
 
 # -- driver -------------------------------------------------------------------------------------
-def run(configs: list[str], rounds: int, calls: int) -> tuple[dict[str, Worker], dict[str, dict[str, Any]]]:
-    workers = {c: spawn(c) for c in configs}
+def run(
+    configs: list[str], rounds: int, calls: int, ref_tree: str | None = None
+) -> tuple[dict[str, Worker], dict[str, dict[str, Any]]]:
+    workers = {c: spawn(c, ref_tree) for c in configs}
     try:
         verified = {}
         for config, worker in workers.items():
             worker.ask({"calls": max(calls // 2, 10)})  # warm-up: imports, caches, lazy SDK types
             verified[config] = worker.ask({"verify": True})
-        problems = check_ours(verified[OURS]) if OURS in verified else []
+        problems = [p for c in (OURS, OURS_REF) if c in verified for p in check_ours(verified[c])]
         if problems:
             raise SystemExit(
                 "otel_llm spans are incomplete, refusing to benchmark a no-op: " + "; ".join(problems)
@@ -285,7 +292,8 @@ def report(workers: dict[str, Worker], verified: dict[str, dict[str, Any]], roun
         print(" ".join(cols))
     print()
     for c in configs:
-        print(f"  {c:<14} {CONFIGS[c][0]}")
+        source = f" ({verified[c]['source']})" if "source" in verified[c] else ""
+        print(f"  {c:<14} {CONFIGS[c][0]}{source}")
     print("\nWall-clock medians (µs/call, includes the other tenants of a shared machine):")
     for c in configs:
         w = workers[c]
@@ -320,14 +328,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calls", type=int, default=12, help="timed calls of each kind per round (default 12)"
     )
-    parser.add_argument(
-        "--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS)
-    )
+    parser.add_argument("--configs", default=None, help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="then cProfile N calls of each kind of ours"
     )
+    parser.add_argument(
+        "--ref-tree",
+        metavar="DIR",
+        help="also measure otel_llm_ref: ours imported from DIR/otel_llm (another version, same rounds)",
+    )
     args = parser.parse_args(argv)
-    wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
+    default_configs = ",".join(c for c in CONFIGS if c != OURS_REF)
+    wanted = [c.strip() for c in (args.configs or default_configs).split(",") if c.strip()]
+    if args.ref_tree:
+        if not (Path(args.ref_tree) / "otel_llm" / "__init__.py").is_file():
+            parser.error(f"--ref-tree {args.ref_tree}: no otel_llm/__init__.py there")
+        if OURS_REF not in wanted:
+            wanted.insert(wanted.index(OURS) + 1 if OURS in wanted else len(wanted), OURS_REF)
+    elif OURS_REF in wanted:
+        parser.error(f"{OURS_REF} needs --ref-tree")
     unknown = [c for c in wanted if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configs {unknown}")
@@ -338,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if BASE not in configs:
         configs.insert(0, BASE)
     started = time.monotonic()
-    workers, verified = run(configs, args.rounds, args.calls)
+    workers, verified = run(configs, args.rounds, args.calls, args.ref_tree)
     report(workers, verified, args.rounds, args.calls)
     print(f"\n(total {time.monotonic() - started:.0f} s)")
     if args.profile:

@@ -80,6 +80,8 @@ class ManualCall:
 
     @property
     def span(self) -> Span:
+        """The span, with every attribute set so far through this object written to it."""
+        self._call.flush()
         return self._call.span
 
     def set_usage(

@@ -4,11 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv-wrapt1
 grep -v '^wrapt==' constraints.txt > "$V.constraints"
-if [ ! -f "$V/.installed" ] || [ constraints.txt -nt "$V/.installed" ] || [ pyproject.toml -nt "$V/.installed" ]; then
+if [ ! -f "$V/.installed" ] || [ constraints.txt -nt "$V/.installed" ] || [ pyproject.toml -nt "$V/.installed" ] || [ scripts/test-wrapt1.sh -nt "$V/.installed" ]; then
   [ -x "$V/bin/python" ] || python3 -m venv "$V"
   "$V/bin/python" -m pip --disable-pip-version-check -q install -c "$V.constraints" pip setuptools wheel
   "$V/bin/python" -m pip --disable-pip-version-check -q install -c "$V.constraints" --no-build-isolation \
-    'wrapt==1.17.3' -e '.[test,tokens,peers]'
+    'wrapt==1.17.3' -e '.[test,tokens,peers]' -e ./processor
   touch "$V/.installed"
 fi
 rm -f "$V.constraints"

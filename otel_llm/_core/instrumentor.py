@@ -2,10 +2,15 @@
 
 A provider subclasses :class:`LlmInstrumentor`, names its instrumentation scope and lists its
 :class:`WrapTarget` rows; ``_instrument`` resolves :class:`Settings` once and attaches every row,
-``_uninstrument`` removes exactly the rows that were attached. A row that fails to attach (the SDK
+``_uninstrument`` removes exactly the wrappers it installed. A row that fails to attach (the SDK
 moved a method, or is too old) is logged once per process and counted in
 ``otel_llm.instrumentation.attach_failures`` when a meter is available; the others still work.
-Works with wrapt 1.x and 2.x (``wrap_function_wrapper`` and OTel's ``unwrap``).
+
+Detaching removes *our* wrapper object wherever it sits in the ``__wrapped__`` chain, not the
+outermost one (OpenTelemetry's ``unwrap`` does the latter, which removes a peer instrumentation
+that wrapped after us and leaves ours): outermost, the owner's attribute is set back to what we
+wrapped; under another wrapt wrapper, that wrapper's ``__wrapped__`` is pointed past ours. Works
+with wrapt 1.x and 2.x.
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
+
+try:  # wrapt >= 2
+    from wrapt import BaseObjectProxy as _ObjectProxy
+except ImportError:  # wrapt 1.x
+    from wrapt import ObjectProxy as _ObjectProxy
 
 from otel_llm import semconv
 from otel_llm._core.settings import Settings, resolve_settings
 
-__all__ = ["LlmInstrumentor", "WrapTarget", "Wrapper", "attach", "detach"]
+__all__ = ["Attached", "LlmInstrumentor", "WrapTarget", "Wrapper", "attach", "detach"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,14 +61,25 @@ class WrapTarget:
         return obj, attr
 
 
-def attach(targets: Sequence[WrapTarget], settings: Settings) -> list[WrapTarget]:
-    """Wrap every target that can be; returns those attached (to pass to :func:`detach`)."""
-    attached: list[WrapTarget] = []
+@dataclass(frozen=True)
+class Attached:
+    """One wrapper we installed: where, and the wrapper object itself."""
+
+    target: WrapTarget
+    owner: Any
+    attr: str
+    wrapper: Any
+
+
+def attach(targets: Sequence[WrapTarget], settings: Settings) -> list[Attached]:
+    """Wrap every target that can be; returns what was installed (to pass to :func:`detach`)."""
+    attached: list[Attached] = []
     for target in targets:
         try:
             owner, attr = target.owner()
             getattr(owner, attr)  # fail here, not inside wrapt, when the method is gone
             wrap_function_wrapper(owner, attr, target.factory(settings))
+            wrapper = vars(owner)[attr]
         except Exception as exc:
             if target.key not in _logged_failures:
                 _logged_failures.add(target.key)
@@ -71,17 +91,39 @@ def attach(targets: Sequence[WrapTarget], settings: Settings) -> list[WrapTarget
                     1, {semconv.OTEL_LLM_INSTRUMENTATION_TARGET: target.key}
                 )
             continue
-        attached.append(target)
+        attached.append(Attached(target, owner, attr, wrapper))
     return attached
 
 
-def detach(targets: Sequence[WrapTarget]) -> None:
-    for target in targets:
+def detach(attached: Sequence[Attached]) -> None:
+    """Remove exactly the wrappers :func:`attach` installed, wherever they now sit in the chain."""
+    for item in attached:
         try:
-            owner, attr = target.owner()
-            unwrap(owner, attr)
+            if not _remove(item):
+                _log.debug("otel_llm: %s: our wrapper is no longer in place", item.target.key)
         except Exception:
-            _log.debug("otel_llm: unwrap of %s failed", target.key, exc_info=True)
+            _log.debug("otel_llm: unwrap of %s failed", item.target.key, exc_info=True)
+
+
+def _remove(item: Attached) -> bool:
+    ours = item.wrapper
+    parent: Any = None
+    current = vars(item.owner).get(item.attr)
+    for _ in range(64):  # a wrapper chain, never a cycle; bounded anyway
+        if current is None:
+            return False
+        if current is ours:
+            inner = ours.__wrapped__
+            if parent is None:
+                setattr(item.owner, item.attr, inner)
+            elif isinstance(parent, _ObjectProxy):
+                parent.__wrapped__ = inner
+            else:  # a non-wrapt wrapper calls ours through its closure: it cannot be re-pointed
+                _log.debug("otel_llm: %s: our wrapper sits under a non-wrapt wrapper", item.target.key)
+                return False
+            return True
+        parent, current = current, getattr(current, "__wrapped__", None)
+    return False
 
 
 class LlmInstrumentor(BaseInstrumentor):
@@ -100,7 +142,7 @@ class LlmInstrumentor(BaseInstrumentor):
         return True
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._attached: list[WrapTarget] = []
+        self._attached: list[Attached] = []
         if not self.sdk_available():
             _log.info("otel_llm: %s: SDK not available, nothing instrumented", type(self).__name__)
             return

@@ -1,19 +1,23 @@
 """One LLM call = one CLIENT span: start it, fill it, fail it, end it exactly once.
 
 ``start_call`` creates the span (name ``"{operation} {model}"``) with the request attributes, so
-samplers see them. The call object collects response, usage and timing and writes them, plus the
-cost, on :meth:`LlmCall.end`, which also records the optional client metrics. Attributes are only
-set when the span is recording. Nothing here raises into the app: every public method swallows
-and debug-logs its own failures.
+samplers see them. The call object collects response attributes, usage and timing and writes them,
+plus the cost, in one ``set_attributes`` on :meth:`LlmCall.end`, which also records the optional
+client metrics. Attributes are only collected when the span is recording. Nothing here raises into
+the app: every public method swallows and debug-logs its own failures.
+
+"Inside one of our calls" is a :class:`contextvars.ContextVar` of ours, not a key of the
+OpenTelemetry context: another instrumentation that restores an OpenTelemetry context it captured
+inside our call (contrib's stream wrappers do, at stream end) cannot leave it set behind us.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +43,17 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# Set in the OTel context while our wrapper runs the SDK call: a nested wrapped SDK method (one
-# public method implemented over another) then passes straight through, so one call = one span.
-_ACTIVE_KEY = otel_context.create_key("otel_llm-active-call")
+# True while our wrapper runs the SDK call: a nested wrapped SDK method (one public method
+# implemented over another) then passes straight through, so one call = one span.
+_IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_llm_in_call", default=False)
+_in_call_get = _IN_CALL.get
+_in_call_set = _IN_CALL.set
+_in_call_reset = _IN_CALL.reset
+_attach = otel_context.attach
+_detach = otel_context.detach
+_get_current = otel_context.get_current
+_set_span_in_context = trace.set_span_in_context
+_perf_counter = time.perf_counter
 # Secrets that can appear inside provider error messages ("Incorrect API key provided: sk-...").
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+|api[_-]?key[=:]\s*\S+)", re.IGNORECASE)
 _MAX_DESCRIPTION = 512
@@ -62,7 +74,7 @@ class Usage:
 
 def should_instrument() -> bool:
     """False when instrumentation is suppressed or we are inside one of our own wrapped calls."""
-    return is_instrumentation_enabled() and not otel_context.get_value(_ACTIVE_KEY)
+    return not _in_call_get() and is_instrumentation_enabled()
 
 
 def error_type(exc: BaseException) -> str:
@@ -88,8 +100,12 @@ class LlmCall:
     """The state of one LLM call and its span. Create with :func:`start_call`."""
 
     __slots__ = (
+        "_attrs",
         "_ended",
         "_first_chunk_at",
+        "_parent_context",
+        "_recording",
+        "_span_context",
         "_start",
         "error_type",
         "operation",
@@ -123,41 +139,74 @@ class LlmCall:
         self.server_port = server_port
         self.usage: Usage | None = None
         self.error_type: str | None = None
-        self._start = time.perf_counter()
+        self._recording = span.is_recording()
+        # Response attributes collected while the call runs, written with one set_attributes at end.
+        self._attrs: dict[str, Any] = {}
+        # The OTel contexts around the SDK call (see run / restore_context).
+        self._span_context: otel_context.Context | None = None
+        self._parent_context: otel_context.Context | None = None
+        self._start = _perf_counter()
         self._first_chunk_at: float | None = None
         self._ended = False
 
     # -- state -------------------------------------------------------------------------------
     @property
     def recording(self) -> bool:
-        return self.span.is_recording()
+        return self._recording
 
     @property
     def ended(self) -> bool:
         return self._ended
 
-    @contextmanager
-    def activate(self) -> Iterator[None]:
-        """Make the span current (children such as HTTP spans nest under it) without ending it."""
-        token = otel_context.attach(
-            otel_context.set_value(_ACTIVE_KEY, True, trace.set_span_in_context(self.span))
-        )
+    def run(self, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        """``wrapped(*args, **kwargs)`` with the span current (children such as HTTP spans nest
+        under it) and the in-call marker set; the span is not ended."""
+        parent = self._parent_context = _get_current()
+        ctx = self._span_context = _set_span_in_context(self.span, parent)
+        token = _attach(ctx)
+        marker = _in_call_set(True)
         try:
-            yield
+            return wrapped(*args, **kwargs)
         finally:
-            otel_context.detach(token)
+            _in_call_reset(marker)
+            _detach(token)
+
+    async def run_async(self, wrapped: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
+        """Async twin of :meth:`run`."""
+        parent = self._parent_context = _get_current()
+        ctx = self._span_context = _set_span_in_context(self.span, parent)
+        token = _attach(ctx)
+        marker = _in_call_set(True)
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            _in_call_reset(marker)
+            _detach(token)
+
+    def restore_context(self) -> None:
+        """Undo a stale restore of our call's context by another instrumentation.
+
+        A wrapper inside ours that keeps its own context attached until its stream ends (contrib
+        does) resets the context at that point to what it saw: the context of our call, detached
+        long ago. When exactly that context object is current again, put back what was current
+        before our call. Any other context is left alone.
+        """
+        ctx = self._span_context
+        if ctx is not None and _get_current() is ctx and self._parent_context is not None:
+            _attach(self._parent_context)
 
     # -- filling -----------------------------------------------------------------------------
     def set(self, key: str, value: Any) -> None:
-        if value is not None and self.span.is_recording():
-            self.span.set_attribute(key, value)
+        if value is not None and self._recording:
+            self._attrs[key] = value
 
     def set_many(self, attributes: Mapping[str, Any]) -> None:
-        if not self.span.is_recording():
+        if not self._recording:
             return
+        attrs = self._attrs
         for key, value in attributes.items():
             if value is not None:
-                self.span.set_attribute(key, value)
+                attrs[key] = value
 
     def set_response(
         self,
@@ -167,14 +216,15 @@ class LlmCall:
     ) -> None:
         if response_model:
             self.response_model = response_model
-        if not self.span.is_recording():
+        if not self._recording:
             return
+        attrs = self._attrs
         if response_id:
-            self.span.set_attribute(semconv.GEN_AI_RESPONSE_ID, response_id)
+            attrs[semconv.GEN_AI_RESPONSE_ID] = response_id
         if response_model:
-            self.span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, response_model)
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
         if finish_reasons:
-            self.span.set_attribute(semconv.GEN_AI_RESPONSE_FINISH_REASONS, list(finish_reasons))
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = list(finish_reasons)
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
@@ -183,11 +233,11 @@ class LlmCall:
     def first_chunk(self) -> None:
         """Mark the arrival of the first stream chunk (time to first chunk); later calls are no-ops."""
         if self._first_chunk_at is None:
-            self._first_chunk_at = time.perf_counter()
+            self._first_chunk_at = _perf_counter()
 
     @property
     def capture_content(self) -> bool:
-        return self.settings.capture_content and self.span.is_recording()
+        return self._recording and self.settings.capture_content
 
     def set_messages(self, key: str, messages: list[dict[str, Any]] | None) -> None:
         """Content attribute (gen_ai.input.messages, ...) only when capture is on."""
@@ -195,19 +245,25 @@ class LlmCall:
             return
         encoded = content.encode(self.settings, messages)
         if encoded is not None:
-            self.span.set_attribute(key, encoded)
+            self._attrs[key] = encoded
+
+    def flush(self) -> None:
+        """Write the attributes collected so far to the span now (the manual API's ``span``)."""
+        if self._attrs and not self._ended:
+            attrs, self._attrs = self._attrs, {}
+            self.span.set_attributes(attrs)
 
     # -- failure and end ---------------------------------------------------------------------
     def fail(self, exc: BaseException, type_name: str | None = None) -> None:
         """Record a failure: error.type, status ERROR with a (secret-scrubbed) description."""
         try:
             self.error_type = type_name or error_type(exc)
-            if not self.span.is_recording():
+            if not self._recording:
                 return
-            self.span.set_attribute(semconv.ERROR_TYPE, self.error_type)
+            self._attrs[semconv.ERROR_TYPE] = self.error_type
             status = getattr(exc, "status_code", None)
             if isinstance(status, int) and not isinstance(status, bool):
-                self.span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, status)
+                self._attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status
             self.span.set_status(Status(StatusCode.ERROR, _description(exc)))
         except Exception:
             _log.debug("otel_llm: failing span failed", exc_info=True)
@@ -216,46 +272,51 @@ class LlmCall:
         """Record a failure reported in-band (an error event, a failed status) rather than raised."""
         try:
             self.error_type = type_name
-            if self.span.is_recording():
-                self.span.set_attribute(semconv.ERROR_TYPE, type_name)
+            if self._recording:
+                self._attrs[semconv.ERROR_TYPE] = type_name
                 desc = _SECRET.sub("[REDACTED]", description)[:_MAX_DESCRIPTION]
                 self.span.set_status(Status(StatusCode.ERROR, desc or type_name))
         except Exception:
             _log.debug("otel_llm: failing span failed", exc_info=True)
 
     def end(self) -> None:
-        """Write usage, cost, time to first chunk; record metrics; end the span. Idempotent."""
+        """Write usage, cost, time to first chunk and everything collected (one set_attributes);
+        record metrics; end the span. Idempotent."""
         if self._ended:
             return
         self._ended = True
+        span = self.span
         try:
-            end = time.perf_counter()
-            self._write_usage()
-            if self._first_chunk_at is not None:
-                self.set(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._first_chunk_at - self._start)
-            self._record_metrics(end - self._start)
+            end = _perf_counter()
+            if self._recording:
+                attrs = self._attrs
+                if self.usage is not None:
+                    self._usage_attributes(attrs, self.usage)
+                if self._first_chunk_at is not None:
+                    attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self._start
+                if attrs:
+                    span.set_attributes(attrs)
+            if self.settings.instruments is not None:
+                self._record_metrics(end - self._start)
         except Exception:
             _log.debug("otel_llm: finishing span failed", exc_info=True)
         finally:
-            self.span.end()
+            span.end()
 
-    def _write_usage(self) -> None:
-        usage = self.usage
-        if usage is None or not self.span.is_recording():
-            return
-        span = self.span
-        for key, value in (
-            (semconv.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
-            (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
-            (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
-            (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_tokens),
-            (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
-        ):
-            if value is not None:
-                span.set_attribute(key, value)
+    def _usage_attributes(self, attrs: dict[str, Any], usage: Usage) -> None:
+        if usage.input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+        if usage.output_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        if usage.cache_read_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+        if usage.cache_creation_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_creation_tokens
+        if usage.reasoning_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         if usage.estimate_method is not None:
-            span.set_attribute(semconv.OTEL_LLM_USAGE_ESTIMATED, True)
-            span.set_attribute(semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD, usage.estimate_method)
+            attrs[semconv.OTEL_LLM_USAGE_ESTIMATED] = True
+            attrs[semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD] = usage.estimate_method
         cost = self.settings.prices.cost(
             self.provider,
             self.response_model or self.request_model,
@@ -265,8 +326,8 @@ class LlmCall:
             usage.cache_creation_tokens,
         )
         if cost is not None:
-            span.set_attribute(semconv.OTEL_LLM_COST_USD, cost[0])
-            span.set_attribute(semconv.OTEL_LLM_COST_SOURCE, cost[1])
+            attrs[semconv.OTEL_LLM_COST_USD] = cost[0]
+            attrs[semconv.OTEL_LLM_COST_SOURCE] = cost[1]
 
     def _record_metrics(self, duration: float) -> None:
         instruments = self.settings.instruments
@@ -329,13 +390,15 @@ def start_call(
         for key, value in attributes.items():
             if value is not None:
                 attrs[key] = value
-    for key, value in current_attributes():
-        attrs[key] = value
+    scoped = current_attributes()
+    if scoped:
+        attrs.update(scoped)
     name = f"{operation} {request_model}" if request_model else operation
-    span = settings.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+    span = settings.tracer.start_span(name, kind=_CLIENT, attributes=attrs)
     return LlmCall(settings, span, operation, provider, request_model, server_address, server_port)
 
 
+_CLIENT = SpanKind.CLIENT
 ResultHandler = Callable[[LlmCall, Any], Any]
 
 
@@ -349,13 +412,17 @@ def call_sync(
     logged, the span ended, and the SDK's result returned untouched.
     """
     try:
-        with call.activate():
-            result = wrapped(*args, **kwargs)
+        result = call.run(wrapped, args, kwargs)
     except BaseException as exc:
         call.fail(exc)
         call.end()
         raise
-    return _handle(call, result, on_result)
+    try:
+        return on_result(call, result)
+    except Exception:
+        _log.debug("otel_llm: reading the response failed", exc_info=True)
+        call.end()
+        return result
 
 
 async def call_async(
@@ -363,16 +430,11 @@ async def call_async(
 ) -> Any:
     """Async twin of :func:`call_sync`."""
     try:
-        with call.activate():
-            result = await wrapped(*args, **kwargs)
+        result = await call.run_async(wrapped, args, kwargs)
     except BaseException as exc:
         call.fail(exc)
         call.end()
         raise
-    return _handle(call, result, on_result)
-
-
-def _handle(call: LlmCall, result: Any, on_result: ResultHandler) -> Any:
     try:
         return on_result(call, result)
     except Exception:

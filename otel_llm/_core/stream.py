@@ -15,9 +15,10 @@ to first chunk), and end the span once, whichever comes first: exhaustion, ``clo
 
 from __future__ import annotations
 
+import inspect
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from otel_llm._core.span import LlmCall
@@ -58,6 +59,7 @@ class StreamState:
         self.done = False
 
     def chunk(self, chunk: Any) -> None:
+        """One chunk (for proxies of other shapes; the stream proxies below inline this)."""
         if self.done:
             return
         try:
@@ -70,13 +72,18 @@ class StreamState:
         if self.done:
             return
         self.done = True
+        call = self.call
         try:
-            self.handler.on_finish(self.call)
+            self.handler.on_finish(call)
         except Exception:
             _log.debug("otel_llm: stream finish failed", exc_info=True)
         if error is not None:
-            self.call.fail(error)
-        self.call.end()
+            call.fail(error)
+        call.end()
+        try:
+            call.restore_context()
+        except Exception:
+            _log.debug("otel_llm: restoring the context failed", exc_info=True)
 
 
 def _finalizer(proxy: Any, state: StreamState) -> None:
@@ -84,30 +91,96 @@ def _finalizer(proxy: Any, state: StreamState) -> None:
     fin.atexit = False
 
 
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+# The per-chunk path is kept minimal. Reading an attribute of a wrapt proxy costs several times a
+# plain slot read, so the proxy's __next__ reads exactly one (the pump's bound ``pull``) and the
+# pump, a small slotted object holding the iterator's bound ``__next__`` and the handler's bound
+# ``on_chunk``, does the rest. The first chunk's time is taken once; attributes, usage and cost
+# wait for the end of the stream. A chunk arriving after the span ended only reaches the handler,
+# which is no longer read. The pump holds no reference to the proxy (the finalizer needs that).
+
+
+class _SyncPump:
+    __slots__ = ("next", "on_chunk", "started", "state", "wrapped")
+
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        self.wrapped = wrapped
+        self.state = state
+        self.on_chunk = state.handler.on_chunk
+        # Bound __next__ of an iterator; None for a mere iterable (iter() on the first pull).
+        self.next: Any = wrapped.__next__ if hasattr(type(wrapped), "__next__") else None
+        self.started = False
+
+    def pull(self) -> Any:
+        try:
+            pull = self.next
+            if pull is None:
+                pull = self.next = iter(self.wrapped).__next__
+            chunk = pull()
+        except StopIteration:
+            self.state.finish()
+            raise
+        except BaseException as exc:
+            self.state.finish(exc)
+            raise
+        try:
+            if not self.started:
+                self.started = True
+                self.state.call.first_chunk()
+            self.on_chunk(chunk)
+        except Exception:
+            _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+        return chunk
+
+
+class _AsyncPump:
+    __slots__ = ("next", "on_chunk", "started", "state", "wrapped")
+
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        self.wrapped = wrapped
+        self.state = state
+        self.on_chunk = state.handler.on_chunk
+        # Bound __anext__ of an async iterator; None for a mere async iterable (__aiter__ first).
+        self.next: Any = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else None
+        self.started = False
+
+    async def pull(self) -> Any:
+        try:
+            pull = self.next
+            if pull is None:
+                pull = self.next = self.wrapped.__aiter__().__anext__
+            chunk = await pull()
+        except StopAsyncIteration:
+            self.state.finish()
+            raise
+        except BaseException as exc:
+            self.state.finish(exc)
+            raise
+        try:
+            if not self.started:
+                self.started = True
+                self.state.call.first_chunk()
+            self.on_chunk(chunk)
+        except Exception:
+            _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+        return chunk
+
+
 class SyncStreamProxy(_ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_iter: Any = wrapped if hasattr(type(wrapped), "__next__") else None
+        self._self_pull = _SyncPump(wrapped, state).pull
         _finalizer(self, state)
 
     def __iter__(self) -> SyncStreamProxy:
         return self
 
     def __next__(self) -> Any:
-        state = self._self_state
-        try:
-            if self._self_iter is None:
-                self._self_iter = iter(self.__wrapped__)
-            chunk = next(self._self_iter)
-        except StopIteration:
-            state.finish()
-            raise
-        except BaseException as exc:
-            state.finish(exc)
-            raise
-        state.chunk(chunk)
-        return chunk
+        return self._self_pull()
 
     def close(self) -> Any:
         try:
@@ -134,31 +207,20 @@ class AsyncStreamProxy(_ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_iter: Any = wrapped if hasattr(type(wrapped), "__anext__") else None
+        self._self_pull = _AsyncPump(wrapped, state).pull
         _finalizer(self, state)
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
-    async def __anext__(self) -> Any:
-        state = self._self_state
-        try:
-            if self._self_iter is None:
-                self._self_iter = self.__wrapped__.__aiter__()
-            chunk = await self._self_iter.__anext__()
-        except StopAsyncIteration:
-            state.finish()
-            raise
-        except BaseException as exc:
-            state.finish(exc)
-            raise
-        state.chunk(chunk)
-        return chunk
+    def __anext__(self) -> Awaitable[Any]:
+        return self._self_pull()  # the pump's coroutine: one frame less per chunk
 
     async def close(self) -> Any:
         try:
             close = getattr(self.__wrapped__, "close", None) or getattr(self.__wrapped__, "aclose", None)
-            return await close() if close is not None else None
+            # Another instrumentation's wrapper may expose a synchronous close().
+            return await _maybe_await(close()) if close is not None else None
         finally:
             self._self_state.finish()
 

@@ -49,7 +49,8 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
     ("-aiplatform.googleapis.com", semconv.PROVIDER_GCP_VERTEX_AI),
     (".amazonaws.com", semconv.PROVIDER_AWS_BEDROCK),
 )
-_ENDPOINTS: dict[str, tuple[str, str | None, int | None]] = {}
+# id(url) -> (url, result): the URL object is kept, so its id cannot be reused meanwhile.
+_ENDPOINTS: dict[int, tuple[Any, tuple[str, str | None, int | None]]] = {}
 _ENDPOINTS_LIMIT = 256
 
 
@@ -70,13 +71,23 @@ def provider_for_host(host: str | None) -> str:
 def endpoint(resource: Any) -> tuple[str, str | None, int | None]:
     """(provider, server.address, server.port) of the client behind an SDK resource object."""
     try:
-        base_url = resource._client.base_url
+        client = resource._client
     except AttributeError:
         return semconv.PROVIDER_OPENAI, None, None
-    key = str(base_url)
-    hit = _ENDPOINTS.get(key)
-    if hit is not None:
-        return hit
+    # Cached per URL object, checked by identity (the SDK replaces the object when base_url is
+    # set). The key is the client's own ``_base_url`` field when it has one: the public property
+    # runs an import statement on every read in recent SDKs.
+    key = getattr(client, "_base_url", None)
+    if key is not None:
+        hit = _ENDPOINTS.get(id(key))
+        if hit is not None and hit[0] is key:
+            return hit[1]
+    try:
+        base_url = client.base_url
+    except AttributeError:
+        return semconv.PROVIDER_OPENAI, None, None
+    if key is None:
+        key = base_url
     host = getattr(base_url, "host", None) or None
     port = getattr(base_url, "port", None)
     if port is None and host:
@@ -84,7 +95,7 @@ def endpoint(resource: Any) -> tuple[str, str | None, int | None]:
     result = (provider_for_host(host), host, port)
     if len(_ENDPOINTS) >= _ENDPOINTS_LIMIT:
         _ENDPOINTS.clear()
-    _ENDPOINTS[key] = result
+    _ENDPOINTS[id(key)] = (key, result)
     return result
 
 
@@ -96,6 +107,10 @@ def given(value: Any) -> Any:
 
 
 def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if type(value) is float:
+        return value
     value = given(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -103,6 +118,10 @@ def _float(value: Any) -> float | None:
 
 
 def _int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is int:
+        return value
     value = given(value)
     if isinstance(value, bool) or not isinstance(value, int):
         return None
@@ -123,26 +142,42 @@ def _output_type(response_format: Any) -> str | None:
     return None
 
 
+_CHAT_FLOATS: tuple[tuple[str, str], ...] = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+)
+
+
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {
-        semconv.GEN_AI_REQUEST_MAX_TOKENS: _int(kwargs.get("max_completion_tokens"))
-        or _int(kwargs.get("max_tokens")),
-        semconv.GEN_AI_REQUEST_TEMPERATURE: _float(kwargs.get("temperature")),
-        semconv.GEN_AI_REQUEST_TOP_P: _float(kwargs.get("top_p")),
-        semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY: _float(kwargs.get("frequency_penalty")),
-        semconv.GEN_AI_REQUEST_PRESENCE_PENALTY: _float(kwargs.get("presence_penalty")),
-        semconv.GEN_AI_REQUEST_SEED: _int(kwargs.get("seed")),
-        semconv.GEN_AI_OUTPUT_TYPE: _output_type(kwargs.get("response_format")),
-    }
-    stop = given(kwargs.get("stop"))
+    """Request attributes of a chat call (only those with a value)."""
+    get = kwargs.get
+    attrs: dict[str, Any] = {}
+    max_tokens = _int(get("max_completion_tokens")) or _int(get("max_tokens"))
+    if max_tokens is not None:
+        attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    for key, name in _CHAT_FLOATS:
+        number = _float(get(key))
+        if number is not None:
+            attrs[name] = number
+    seed = _int(get("seed"))
+    if seed is not None:
+        attrs[semconv.GEN_AI_REQUEST_SEED] = seed
+    response_format = get("response_format")
+    if response_format is not None:
+        output_type = _output_type(response_format)
+        if output_type is not None:
+            attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+    stop = given(get("stop"))
     if isinstance(stop, str):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    n = _int(kwargs.get("n"))
+    n = _int(get("n"))
     if n is not None and n != 1:
         attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    tier = given(kwargs.get("service_tier"))
+    tier = given(get("service_tier"))
     if isinstance(tier, str):
         attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     return attrs

@@ -128,15 +128,17 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
 
 
 def _result_handler(
-    settings: Settings, op: Operation, kwargs: Mapping[str, Any]
+    op: Operation, kwargs: Mapping[str, Any], is_async: bool
 ) -> Callable[[LlmCall, Any], Any]:
     sync_streams, async_streams, legacy, lazy = _TYPES
 
     def on_result(call: LlmCall, result: Any) -> Any:
-        if op.stream_handler is not None and isinstance(result, sync_streams):
-            return SyncStreamProxy(result, StreamState(call, op.stream_handler(kwargs)))
-        if op.stream_handler is not None and isinstance(result, async_streams):
-            return AsyncStreamProxy(result, StreamState(call, op.stream_handler(kwargs)))
+        stream_handler = op.stream_handler
+        if stream_handler is not None:
+            if isinstance(result, sync_streams):
+                return SyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
+            if isinstance(result, async_streams):
+                return AsyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
         parsed: Any = result
         if legacy and isinstance(result, legacy):
             # with_raw_response: the SDK caches parse(), so the app gets this very object later.
@@ -144,12 +146,30 @@ def _result_handler(
             parsed = None if getattr(raw, "_stream", False) else raw.parse()
         elif lazy and isinstance(result, lazy):
             parsed = None  # with_streaming_response: the body is the app's to read
+        elif stream_handler is not None and kwargs.get("stream") is True:
+            # A stream another instrumentation wrapped in its own object (contrib's
+            # ChatStreamWrapper is no openai.Stream): proxy whatever iterates like one.
+            proxy = _iterating_proxy(result, is_async)
+            if proxy is not None:
+                return proxy(result, StreamState(call, stream_handler(kwargs)))
         if parsed is not None:
             op.response(call, parsed)
         call.end()
         return result
 
     return on_result
+
+
+def _iterating_proxy(result: Any, is_async: bool) -> type[SyncStreamProxy] | type[AsyncStreamProxy] | None:
+    cls = type(result)
+    if hasattr(cls, "model_fields") or isinstance(result, (str, bytes, bytearray, Mapping)):
+        return None  # a parsed response (pydantic models iterate over their fields) or plain data
+    if is_async:
+        if hasattr(cls, "__anext__") or hasattr(cls, "__aiter__"):
+            return AsyncStreamProxy
+    elif hasattr(cls, "__next__") or hasattr(cls, "__iter__"):
+        return SyncStreamProxy
+    return None
 
 
 _TYPES: tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]] = ((), (), (), ())
@@ -172,7 +192,7 @@ def sync_wrapper(op: Operation) -> Callable[[Settings], Any]:
                 return wrapped(*args, **kwargs)
             try:
                 call = _start(settings, op, instance, kwargs)
-                on_result = _result_handler(settings, op, kwargs)
+                on_result = _result_handler(op, kwargs, False)
             except Exception:
                 _log.debug("otel_llm: starting the span failed", exc_info=True)
                 return wrapped(*args, **kwargs)
@@ -192,7 +212,7 @@ def async_wrapper(op: Operation) -> Callable[[Settings], Any]:
                 return await wrapped(*args, **kwargs)
             try:
                 call = _start(settings, op, instance, kwargs)
-                on_result = _result_handler(settings, op, kwargs)
+                on_result = _result_handler(op, kwargs, True)
             except Exception:
                 _log.debug("otel_llm: starting the span failed", exc_info=True)
                 return await wrapped(*args, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,11 @@ from otel_llm.openai import extract
 
 __all__ = ["ChatStreamHandler", "ResponsesStreamHandler"]
 
+_log = logging.getLogger(__name__)
+
 _MAX_TEXT = 1 << 20  # characters kept per stream for estimates and content capture
+# Chunks kept before they are folded into the accumulators (bounds the memory held per stream).
+_FOLD_EVERY = 64
 
 
 class _Choice:
@@ -27,9 +32,25 @@ class _Choice:
 
 
 class ChatStreamHandler:
-    """``chat.completions.create(stream=True)`` chunks."""
+    """``chat.completions.create(stream=True)`` chunks.
 
-    __slots__ = ("choices", "fingerprint", "messages", "model", "response_id", "service_tier", "usage")
+    Per chunk only a reference is kept; chunks are folded into the accumulators every
+    ``_FOLD_EVERY`` chunks and at the end. At the end, when usage arrived and content capture is
+    off, the texts, roles and tool calls (needed only for a local estimate or for content) are not
+    read at all: the last chunks give usage, fingerprint and tier, a pass over ``finish_reason``
+    gives the finish reasons. The result is the same as folding every chunk.
+    """
+
+    __slots__ = (
+        "choices",
+        "fingerprint",
+        "messages",
+        "model",
+        "pending",
+        "response_id",
+        "service_tier",
+        "usage",
+    )
 
     def __init__(self, request_messages: Any) -> None:
         self.messages = request_messages  # for the local estimate when no usage chunk comes
@@ -39,8 +60,99 @@ class ChatStreamHandler:
         self.service_tier: str | None = None
         self.usage: Any = None
         self.choices: dict[int, _Choice] = {}
+        self.pending: list[Any] = []
 
     def on_chunk(self, chunk: Any) -> None:
+        pending = self.pending
+        pending.append(chunk)
+        if len(pending) >= _FOLD_EVERY:
+            self._fold_pending()
+
+    def _fold_pending(self) -> None:
+        pending, self.pending = self.pending, []
+        for chunk in pending:
+            try:
+                self._fold(chunk)
+            except Exception:
+                _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+
+    def _finish_light(self) -> bool:
+        """Fold the pending chunks without reading texts, roles or tool calls; only when usage
+        arrived. False (and nothing changed) when that does not apply: fold everything then."""
+        pending = self.pending
+        try:
+            usage = self.usage
+            for chunk in reversed(pending):
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                    break
+            if usage is None:
+                return False
+            response_id, model = self.response_id, self.model
+            if response_id is None:
+                for chunk in pending:
+                    response_id, model = chunk.id, chunk.model
+                    if response_id is not None:
+                        break
+            fingerprint, tier = self.fingerprint, self.service_tier
+            for chunk in reversed(pending):
+                value = chunk.system_fingerprint
+                if value:
+                    fingerprint = value
+                    break
+            for chunk in reversed(pending):
+                value = chunk.service_tier
+                if value:
+                    tier = value
+                    break
+            reasons: dict[int, str | None] = {}
+            for chunk in pending:
+                for choice in chunk.choices or ():
+                    index = choice.index
+                    reason = choice.finish_reason
+                    if reason:
+                        reasons[index] = reason
+                    elif index not in reasons:
+                        reasons[index] = None
+        except AttributeError:  # a chunk of another shape: the full fold reads it with defaults
+            return False
+        self.pending = []
+        self.usage, self.response_id, self.model = usage, response_id, model
+        self.fingerprint, self.service_tier = fingerprint, tier
+        choices = self.choices
+        for index, reason in reasons.items():
+            acc = choices.get(index)
+            if acc is None:
+                acc = choices[index] = _Choice()
+            if reason:
+                acc.finish_reason = reason
+        return True
+
+    def _fold(self, chunk: Any) -> None:
+        # Fast path: a ChatCompletionChunk has all these fields (plain attribute reads); a chunk of
+        # another shape takes the getattr-with-default path.
+        try:
+            choices = chunk.choices
+            fingerprint = chunk.system_fingerprint
+            tier = chunk.service_tier
+            usage = chunk.usage
+            if self.response_id is None:
+                self.response_id = chunk.id
+                self.model = chunk.model
+        except AttributeError:
+            self._on_other_chunk(chunk)
+            return
+        if fingerprint:
+            self.fingerprint = fingerprint
+        if tier:
+            self.service_tier = tier
+        if usage is not None:
+            self.usage = usage
+        if choices:
+            self._on_choices(choices)
+
+    def _on_other_chunk(self, chunk: Any) -> None:
+        """A chunk of another shape (a dict-like or a partial object): every field optional."""
         if self.response_id is None:
             self.response_id = getattr(chunk, "id", None)
             self.model = getattr(chunk, "model", None)
@@ -53,10 +165,16 @@ class ChatStreamHandler:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            acc = self.choices.get(choice.index)
+        choices = getattr(chunk, "choices", None)
+        if choices:
+            self._on_choices(choices)
+
+    def _on_choices(self, choices: Any) -> None:
+        accs = self.choices
+        for choice in choices:
+            acc = accs.get(choice.index)
             if acc is None:
-                acc = self.choices[choice.index] = _Choice()
+                acc = accs[choice.index] = _Choice()
             if choice.finish_reason:
                 acc.finish_reason = choice.finish_reason
             delta = choice.delta
@@ -68,20 +186,27 @@ class ChatStreamHandler:
             if text and acc.text_len < _MAX_TEXT:
                 acc.text.append(text)
                 acc.text_len += len(text)
-            for tool in delta.tool_calls or ():
-                slot = acc.tools.get(tool.index)
-                if slot is None:
-                    slot = acc.tools[tool.index] = [None, None, []]
-                if tool.id:
-                    slot[0] = tool.id
-                fn = tool.function
-                if fn is not None:
-                    if fn.name:
-                        slot[1] = fn.name
-                    if fn.arguments:
-                        slot[2].append(fn.arguments)
+            if delta.tool_calls:
+                self._on_tools(acc, delta.tool_calls)
+
+    @staticmethod
+    def _on_tools(acc: _Choice, tool_calls: Any) -> None:
+        for tool in tool_calls:
+            slot = acc.tools.get(tool.index)
+            if slot is None:
+                slot = acc.tools[tool.index] = [None, None, []]
+            if tool.id:
+                slot[0] = tool.id
+            fn = tool.function
+            if fn is not None:
+                if fn.name:
+                    slot[1] = fn.name
+                if fn.arguments:
+                    slot[2].append(fn.arguments)
 
     def on_finish(self, call: LlmCall) -> None:
+        if self.pending and (call.capture_content or not self._finish_light()):
+            self._fold_pending()
         ordered = [self.choices[i] for i in sorted(self.choices)]
         reasons = [c.finish_reason for c in ordered if c.finish_reason]
         call.set_response(self.response_id, self.model, reasons)

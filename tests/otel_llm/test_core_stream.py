@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from otel_llm import semconv
 from otel_llm._core.settings import Settings, resolve_settings
-from otel_llm._core.span import LlmCall, Usage, start_call
+from otel_llm._core.span import LlmCall, Usage, call_sync, should_instrument, start_call
 from otel_llm._core.stream import (
     AsyncManagerProxy,
     AsyncStreamProxy,
@@ -210,3 +212,68 @@ async def test_async_manager_proxy_enter_error(settings: Settings, telemetry: Te
         async with AsyncManagerProxy(Manager(), StreamState(start(settings), Counting()), lambda o, s: o):
             pass
     assert attributes_of(telemetry.span())[semconv.ERROR_TYPE] == "TimeoutError"
+
+
+# -- another instrumentation restoring a context captured inside our call ----------------------
+class StaleRestorer:
+    """Like contrib's stream wrapper inside ours: captures the context current inside our call and
+    attaches it again when its stream ends (long after our call returned)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.captured = otel_context.get_current()
+        self.inner = Source(items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self.inner)
+        except StopIteration:
+            otel_context.attach(self.captured)
+            raise
+
+
+def test_in_call_marker_is_not_in_the_otel_context(settings: Settings, telemetry: Telemetry) -> None:
+    captured: list[otel_context.Context] = []
+
+    def sdk_call() -> str:
+        assert not should_instrument()  # inside our call: nested wrapped methods pass through
+        captured.append(otel_context.get_current())
+        return "ok"
+
+    call = start(settings)
+    assert call_sync(call, sdk_call, (), {}, lambda c, r: (c.end(), r)[1]) == "ok"
+    assert should_instrument()
+    token = otel_context.attach(captured[0])  # a peer restores what it saw inside our call
+    try:
+        assert trace.get_current_span() is call.span
+        assert should_instrument()  # our marker did not come back with it
+    finally:
+        otel_context.detach(token)
+
+
+def test_stream_end_undoes_a_stale_restore_of_our_context(settings: Settings, telemetry: Telemetry) -> None:
+    before = otel_context.get_current()
+    call = start(settings)
+    proxy = call_sync(
+        call, StaleRestorer, (["a", "b"],), {}, lambda c, r: SyncStreamProxy(r, StreamState(c, Counting()))
+    )
+    assert otel_context.get_current() is before
+    assert list(proxy) == ["a", "b"]
+    assert otel_context.get_current() is before  # not our ended span's context
+    assert not trace.get_current_span().get_span_context().is_valid
+    assert len(telemetry.spans()) == 1
+
+
+def test_stream_end_leaves_any_other_context_alone(settings: Settings, telemetry: Telemetry) -> None:
+    call = start(settings)
+    proxy = call_sync(call, Source, (["a"],), {}, lambda c, r: SyncStreamProxy(r, StreamState(c, Counting())))
+    other = trace.set_span_in_context(trace.NonRecordingSpan(call.span.get_span_context()))
+    token = otel_context.attach(other)
+    try:
+        assert list(proxy) == ["a"]
+        assert otel_context.get_current() is other
+    finally:
+        otel_context.detach(token)
+    assert len(telemetry.spans()) == 1

@@ -182,6 +182,36 @@ def test_uninstrument_removes_every_wrapper_and_reinstrument_works(
     assert len(telemetry.spans()) == 1
 
 
+def test_uninstrument_removes_our_wrapper_under_a_later_one(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """A wrapt wrapper installed after ours stays; ours is cut out of the chain beneath it."""
+    import wrapt
+    from openai.resources.chat.completions import completions
+
+    original = vars(completions.Completions)["create"]
+    inst = instrument_openai()
+    ours = vars(completions.Completions)["create"]
+    seen: list[str] = []
+
+    def peer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        seen.append("peer")
+        return wrapped(*args, **kwargs)
+
+    wrapt.wrap_function_wrapper(completions, "Completions.create", peer)
+    theirs = vars(completions.Completions)["create"]
+    try:
+        assert theirs.__wrapped__ is ours
+        inst.uninstrument()
+        assert vars(completions.Completions)["create"] is theirs
+        assert theirs.__wrapped__ is original
+        with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert seen == ["peer"] and telemetry.spans() == []
+    finally:
+        completions.Completions.create = original  # type: ignore[method-assign]
+
+
 def test_suppressed_instrumentation_makes_no_span(
     stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
 ) -> None:

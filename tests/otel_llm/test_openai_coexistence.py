@@ -9,10 +9,11 @@ asserted here (docs/coexistence.md reports it):
   inner one (same trace); both carry the same token counts, so a backend that sums spans doubles;
 - our span's attributes are exactly those we record when alone;
 - the app gets the same response object / the same chunks as without any instrumentation;
-- ``uninstrument()`` of ours leaves the peer's spans intact.
-
-Two cases fail today (strict xfail, see the reasons): ours outside contrib's stream wrapper, and
-uninstrumenting ours while a peer wrapped after us.
+- ``uninstrument()`` of ours leaves the peer's spans intact, whichever instrumented first (we remove
+  exactly our wrapper from the chain);
+- ours outside contrib's stream wrapper (no ``openai.Stream``) still proxies the stream and records
+  response, usage, cost and TTFT; contrib restoring, at stream end, the context it saw inside our
+  call leaves neither our span current nor our in-call marker set.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ class Setup:
 
 @pytest.fixture
 def pristine_context() -> Iterator[None]:
-    """Put back this thread's OpenTelemetry context: contrib's stream wrapper inside our wrapper
-    leaves a stale context attached (see test_contrib_stream_inside_ours_restores_context)."""
+    """Put back this thread's OpenTelemetry context: contrib's stream wrapper restores, at stream
+    end, a context it captured; a failure of test_contrib_stream_inside_ours_restores_context must
+    not leak into the next test."""
     saved = otel_context.get_current()
     yield
     otel_context.attach(saved)
@@ -180,23 +182,11 @@ def _without_ttft(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k != semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK}
 
 
-_CONTRIB_STREAM_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "otel_llm.openai.patch._result_handler detects streams with isinstance(result, openai.Stream); "
-        "contrib's ChatStreamWrapper is no openai.Stream, so our outer span ends at once without "
-        "response, usage, cost or TTFT"
-    ),
-)
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 @pytest.mark.parametrize("order", ["ours_first", "peer_first"])
 def test_two_spans_nested_ours_unchanged(
-    setup: Setup, client: openai.OpenAI, order: str, stream: bool, request: pytest.FixtureRequest
+    setup: Setup, client: openai.OpenAI, order: str, stream: bool
 ) -> None:
-    if setup.peer.name == "contrib_v2" and order == "peer_first" and stream:
-        request.applymarker(_CONTRIB_STREAM_XFAIL)
     plain, alone = _ours_alone(setup, client, stream)
 
     setup.instrument(*(("ours", "peer") if order == "ours_first" else ("peer", "ours")))
@@ -230,21 +220,8 @@ def test_two_spans_nested_ours_unchanged(
         assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in mine
 
 
-_UNWRAP_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "otel_llm._core.instrumentor.detach uses opentelemetry's unwrap(), which removes the OUTERMOST "
-        "wrapper: when the peer wrapped after us, our uninstrument() removes the peer's wrapper and keeps ours"
-    ),
-)
-
-
 @pytest.mark.parametrize("order", ["ours_first", "peer_first"])
-def test_uninstrument_ours_leaves_peer_working(
-    setup: Setup, client: openai.OpenAI, order: str, request: pytest.FixtureRequest
-) -> None:
-    if order == "ours_first":
-        request.applymarker(_UNWRAP_XFAIL)
+def test_uninstrument_ours_leaves_peer_working(setup: Setup, client: openai.OpenAI, order: str) -> None:
     plain = _call(client, stream=False)
     setup.instrument(*(("ours", "peer") if order == "ours_first" else ("peer", "ours")))
     _quiet(setup.ours.uninstrument)
@@ -259,16 +236,6 @@ def test_uninstrument_ours_leaves_peer_working(
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "contrib keeps its span attached to the context until the stream ends and then resets the "
-        "context to what it saw at attach time: ours, with our span current and our in-call marker "
-        "(otel_llm._core.span._ACTIVE_KEY) set; every later call on this thread then gets no otel_llm "
-        "span and the peer's spans are parented to our ended span. Fix on our side: keep the in-call "
-        "marker in our own contextvars.ContextVar rather than in the OpenTelemetry context"
-    ),
-)
 def test_contrib_stream_inside_ours_restores_context(
     telemetry: Telemetry, client: openai.OpenAI, pristine_sdk: None, pristine_context: None
 ) -> None:

@@ -1,0 +1,255 @@
+"""ChatStreamHandler folds chunks in batches and, at the end, skips texts when usage arrived and
+content capture is off; and our stream proxy also wraps a stream another instrumentation wrapped
+in an object of its own. Both must give exactly the span of the plain per-chunk fold."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+import pytest
+import wrapt
+from openai.types.chat import ChatCompletionChunk
+
+from otel_llm import semconv
+from otel_llm._core.settings import resolve_settings
+from otel_llm._core.span import start_call
+from otel_llm._core.stream import StreamState, SyncStreamProxy
+from otel_llm._core.tokens import TokenCounter
+from otel_llm.openai import stream as openai_stream
+from otel_llm.openai.stream import ChatStreamHandler
+from otel_llm.testing import Telemetry, attributes_of
+from otel_llm.testing.stub_openai import StubOpenAI
+
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+
+
+def _chunk(i: int, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "chatcmpl-fold",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini-2024-07-18",
+            # varies, and is missing from some chunks: the last one that has it wins
+            "system_fingerprint": f"fp_{i // 10}" if i % 7 else None,
+            "service_tier": "default" if i % 5 else None,
+            "choices": choices,
+            "usage": usage,
+        }
+    )
+
+
+def _chunks(n: int, with_usage: bool) -> list[ChatCompletionChunk]:
+    """``n`` content chunks over two choices (choice 1 finishes early, with a tool call), then
+    (optionally) the usage chunk."""
+    out = [_chunk(0, [{"index": 0, "delta": {"role": "assistant", "content": ""}}])]
+    for i in range(1, n):
+        choices = [{"index": 0, "delta": {"content": f"w{i} "}}]
+        if i < n // 2:
+            choices.append({"index": 1, "delta": {"content": f"v{i} "}})
+        elif i == n // 2:
+            choices.append(
+                {
+                    "index": 1,
+                    "delta": {
+                        "tool_calls": [
+                            {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}
+                        ]
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            )
+        if i == n - 1:
+            choices[0]["finish_reason"] = "length"
+        out.append(_chunk(i, choices))
+    if with_usage:
+        out.append(
+            _chunk(
+                n,
+                [],
+                {
+                    "prompt_tokens": 9,
+                    "completion_tokens": n,
+                    "total_tokens": 9 + n,
+                    "prompt_tokens_details": {"cached_tokens": 2},
+                },
+            )
+        )
+    return out
+
+
+class FullFold(ChatStreamHandler):
+    """Always folds every chunk with everything it carries (the reference behaviour)."""
+
+    __slots__ = ()
+
+    def _finish_light(self) -> bool:
+        return False
+
+
+class Light(ChatStreamHandler):
+    """The handler as shipped, recording whether the end took the light path."""
+
+    __slots__ = ("took_light",)
+
+    def _finish_light(self) -> bool:
+        self.took_light = super()._finish_light()
+        return self.took_light
+
+
+def _span_attributes(
+    telemetry: Telemetry, chunks: list[Any], capture: bool, light: bool
+) -> tuple[dict[str, Any], bool]:
+    settings = resolve_settings(
+        "t",
+        "0",
+        {
+            "tracer_provider": telemetry.tracer_provider,
+            "token_counter": TokenCounter(loader=None),
+            "capture_content": capture,
+        },
+    )
+    call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+    handler = Light(MESSAGES) if light else FullFold(MESSAGES)
+    proxy = SyncStreamProxy(iter(chunks), StreamState(call, handler))
+    assert list(proxy) == chunks
+    telemetry.tracer_provider.force_flush()
+    attrs = attributes_of(telemetry.spans()[-1])
+    attrs.pop(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    telemetry.clear()
+    return attrs, getattr(handler, "took_light", False)
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["no_content", "content"])
+@pytest.mark.parametrize("with_usage", [True, False], ids=["usage", "no_usage"])
+@pytest.mark.parametrize("n", [5, openai_stream._FOLD_EVERY - 1, openai_stream._FOLD_EVERY, 150])
+def test_batched_fold_equals_full_fold(telemetry: Telemetry, n: int, with_usage: bool, capture: bool) -> None:
+    chunks = _chunks(n, with_usage)
+    full, _ = _span_attributes(telemetry, chunks, capture, light=False)
+    batched, took_light = _span_attributes(telemetry, chunks, capture, light=True)
+    assert batched == full
+    # the light end applies to the chunks left since the last batch (none when it was just folded)
+    assert took_light is (with_usage and not capture and len(chunks) % openai_stream._FOLD_EVERY != 0)
+    assert full[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["length", "tool_calls"]
+    assert full[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-fold"
+    last_fp = max(i for i in range(len(chunks)) if i % 7)
+    assert full[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] == f"fp_{last_fp // 10}"
+    assert full[semconv.OPENAI_RESPONSE_SERVICE_TIER] == "default"
+    if with_usage:
+        assert full[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 9
+        assert full[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == n
+        assert full[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 2
+        assert semconv.OTEL_LLM_USAGE_ESTIMATED not in full
+    else:
+        # heuristic chars/4 over every text of both choices plus the tool arguments: all chunks read
+        texts = [f"w{i} " for i in range(1, n)] + [f"v{i} " for i in range(1, n // 2)] + ["{}"]
+        assert full[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == TokenCounter(loader=None).count(None, texts)[0]
+        assert full[semconv.OTEL_LLM_USAGE_ESTIMATED] is True
+    if capture:
+        assert (
+            "w1 " in full[semconv.GEN_AI_OUTPUT_MESSAGES] and "call_1" in full[semconv.GEN_AI_OUTPUT_MESSAGES]
+        )
+    else:
+        assert semconv.GEN_AI_OUTPUT_MESSAGES not in full
+
+
+# -- ours outside another instrumentation's stream wrapper ---------------------------------------
+class ForeignStream:
+    """A peer's stream wrapper that is no ``openai.Stream`` (as contrib's ChatStreamWrapper)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self.stream)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self.stream.__anext__()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+@pytest.fixture
+def foreign_inside(instrument_openai: Any) -> Iterator[None]:
+    """A foreign wrapper installed first, ours outside it."""
+    from openai.resources.chat.completions import completions
+
+    saved = {
+        name: vars(cls)["create"]
+        for name, cls in vars(completions).items()
+        if name in ("Completions", "AsyncCompletions")
+    }
+
+    def sync_peer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        return ForeignStream(result) if kwargs.get("stream") else result
+
+    async def async_peer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = await wrapped(*args, **kwargs)
+        return ForeignStream(result) if kwargs.get("stream") else result
+
+    wrapt.wrap_function_wrapper(completions, "Completions.create", sync_peer)
+    wrapt.wrap_function_wrapper(completions, "AsyncCompletions.create", async_peer)
+    instrument_openai()
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            getattr(completions, name).create = original
+
+
+EXPECTED = {
+    semconv.GEN_AI_RESPONSE_ID: "chatcmpl-stub",
+    semconv.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"],
+    semconv.GEN_AI_USAGE_INPUT_TOKENS: 12,
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 6,
+}
+
+
+def test_foreign_stream_wrapper_sync(stub: StubOpenAI, telemetry: Telemetry, foreign_inside: None) -> None:
+    with openai.OpenAI(base_url=stub.url, api_key="sk-test", max_retries=0) as client:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        assert isinstance(stream, ForeignStream)  # the app still gets the peer's object (proxied)
+        assert telemetry.spans() == []  # not ended before the stream is read
+        chunks = list(stream)
+    assert len(chunks) == 7
+    attrs = attributes_of(telemetry.span())
+    assert {k: attrs[k] for k in EXPECTED} == EXPECTED
+    assert attrs[semconv.OTEL_LLM_COST_USD] > 0
+    assert type(attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]) is float
+
+
+async def test_foreign_stream_wrapper_async(
+    stub: StubOpenAI, telemetry: Telemetry, foreign_inside: None
+) -> None:
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key="sk-test", max_retries=0) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        assert isinstance(stream, ForeignStream)
+        assert telemetry.spans() == []
+        chunks = [c async for c in stream]
+    assert len(chunks) == 7
+    attrs = attributes_of(telemetry.span())
+    assert {k: attrs[k] for k in EXPECTED} == EXPECTED
+    assert type(attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]) is float
+
+
+def test_foreign_non_stream_result_is_not_proxied(
+    stub: StubOpenAI, telemetry: Telemetry, foreign_inside: None
+) -> None:
+    with openai.OpenAI(base_url=stub.url, api_key="sk-test", max_retries=0) as client:
+        response = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert type(response).__name__ == "ChatCompletion"
+    assert attributes_of(telemetry.span())[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
