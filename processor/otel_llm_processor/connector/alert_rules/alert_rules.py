@@ -15,7 +15,6 @@ Published as the ``"alerts"`` service (:class:`otel_llm_processor.services.Alert
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from otel_llm_processor.connector.alert_rules.config import Config
 from otel_llm_processor.connector.alert_rules.engine import AlertEngine, Transition
 from otel_llm_processor.connector.alert_rules.rules import Rule, compile_rule, parse_rule
 from otel_llm_processor.services import Anomaly, SeriesUpdate
+from otel_llm_processor.tasks import drain_and_cancel
 
 __all__ = ["AlertRulesConnector"]
 
@@ -95,14 +95,7 @@ class AlertRulesConnector:
 
     async def shutdown(self, deadline: float) -> None:
         tasks, self._tasks = self._tasks, []
-        if self._queue is not None and tasks:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._queue.join(), max(deadline - time.monotonic(), 0.0))
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await drain_and_cancel(self._queue, tasks, deadline)
 
     async def consume_metrics(self, batch: MetricsBatch) -> None:
         nxt = self.settings.next_metrics

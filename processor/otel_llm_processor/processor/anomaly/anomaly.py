@@ -15,7 +15,6 @@ does not matter).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -31,6 +30,7 @@ from otel_llm_processor.processor.anomaly.config import Config
 from otel_llm_processor.processor.anomaly.runaway import RunawayBreach, TraceTracker
 from otel_llm_processor.processor.anomaly.signals import Bucket, GroupKey, derive, group_key
 from otel_llm_processor.services import Anomaly, SeriesUpdate
+from otel_llm_processor.tasks import drain_and_cancel
 
 __all__ = ["AnomalyProcessor", "default_cost"]
 
@@ -114,14 +114,7 @@ class AnomalyProcessor:
 
     async def shutdown(self, deadline: float) -> None:
         tasks, self._tasks = self._tasks, []
-        if self._queue is not None and tasks:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._queue.join(), max(deadline - time.monotonic(), 0.0))
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await drain_and_cancel(self._queue, tasks, deadline)
 
     async def consume_metrics(self, batch: MetricsBatch) -> None:
         nxt = self.settings.next_metrics
