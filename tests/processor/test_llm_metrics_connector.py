@@ -285,3 +285,53 @@ async def test_shutdown_before_start_and_twice() -> None:
     await conn.shutdown(time.monotonic() + 1)
     await conn.shutdown(time.monotonic() + 1)
     assert sink.batches == []
+
+
+# ---- aggregate_delay: batches that are ready while others are being read are aggregated together
+async def test_batches_ready_under_load_are_aggregated_together_once_the_delay_passes() -> None:
+    import asyncio
+
+    conn, _, telemetry, _ = connector(Config(aggregate_delay=0.05))
+    updates: list[list[SeriesUpdate]] = []
+    conn.subscribe(lambda batch: updates.append(list(batch)))
+    conn._reading = 1  # another batch is being read (a worker process holds it)
+    await conn.consume_traces(traces(span(1, 1.0, input=10)))
+    await conn.consume_traces(traces(span(2, 2.0, input=5)))
+    assert updates == []  # staged, not aggregated yet
+    assert telemetry.counter(ID, "llm_calls_aggregated") == 0
+    await asyncio.sleep(0.2)  # the drain timer (0.05 s) fires first: timers run in deadline order
+    assert [[(u.calls, u.input_tokens, sorted(u.durations_s)) for u in batch] for batch in updates] == [
+        [(2, 15, [1.0, 2.0])]
+    ]
+    assert telemetry.counter(ID, "llm_calls_aggregated") == 2
+    conn._reading = 0
+
+
+async def test_reads_see_staged_batches_and_a_lone_batch_is_aggregated_at_once() -> None:
+    conn, _, _, _ = connector(Config(aggregate_delay=5.0))
+    updates: list[list[SeriesUpdate]] = []
+    conn.subscribe(lambda batch: updates.append(list(batch)))
+    conn._reading = 1
+    await conn.consume_traces(traces(span(1, 1.0, input=10)))
+    assert updates == []
+    (total,) = conn.summarize("1m")  # a read aggregates what is staged first
+    assert (total.calls, total.input_tokens) == (1, 10)
+    assert len(updates) == 1
+    conn._reading = 0
+    await conn.consume_traces(traces(span(2, 1.0, input=1)))  # nothing else being read: at once
+    assert len(updates) == 2
+    assert conn.summarize("1m")[0].calls == 2
+
+
+async def test_aggregate_delay_zero_aggregates_each_batch_and_bounds_are_checked() -> None:
+    conn, _, _, _ = connector(Config(aggregate_delay=0))
+    updates: list[list[SeriesUpdate]] = []
+    conn.subscribe(lambda batch: updates.append(list(batch)))
+    conn._reading = 1
+    await conn.consume_traces(traces(span(1, 1.0)))
+    await conn.consume_traces(traces(span(2, 1.0)))
+    assert [len(b) for b in updates] == [1, 1]
+    conn._reading = 0
+    for bad in (-0.1, 5.1):
+        with pytest.raises(ValidationError, match="aggregate_delay"):
+            Config(aggregate_delay=bad)

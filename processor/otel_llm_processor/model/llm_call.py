@@ -190,7 +190,8 @@ def make_call(row: Row) -> LlmCall:
 def slots_of(attributes: Any) -> list[Any] | None:
     """The slots (:data:`~otel_llm_processor.model.dialects.SLOTS`) of a span's ``KeyValue`` list.
 
-    ``None`` when no attribute is known. A repeated key keeps its last value.
+    Values are plain Python values (:func:`plain_value`). ``None`` when no attribute is known. A
+    repeated key keeps its last value.
     """
     f: list[Any] | None = None
     for kv in attributes:
@@ -198,32 +199,79 @@ def slots_of(attributes: Any) -> list[Any] | None:
         if slot is not None:
             if f is None:
                 f = [None] * _N
-            f[slot] = kv.value
+            f[slot] = plain_value(kv.value)
     return f
 
 
-def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | None:
-    """The :class:`LlmCall` fields of a span, in field order (a tuple), or ``None`` for a non-LLM span.
+def plain_value(v: Any) -> Any:
+    """An OTLP ``AnyValue`` as a plain value: str, bool, int, float, bytes, a tuple of those, or ``None``.
 
-    The one mapping of every dialect to the model. ``f``: the span's slots when the caller read them
-    already (:func:`slots_of`); by default they are read from ``span.attributes``.
+    ``None`` for an empty value and a key/value list; inside an array, ``None`` for a nested array or
+    list. The native span scanner (:mod:`otel_llm_processor.model.spanscan`) converts the same way.
     """
+    kind = v.WhichOneof("value")
+    if kind is None or kind == "kvlist_value":
+        return None
+    if kind == "array_value":
+        return tuple(_element(x) for x in v.array_value.values)
+    return getattr(v, kind)
+
+
+def _element(v: Any) -> Any:
+    kind = v.WhichOneof("value")
+    if kind is None or kind == "kvlist_value" or kind == "array_value":
+        return None
+    return getattr(v, kind)
+
+
+def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | None:
+    """:func:`resolve` for a protobuf ``Span`` (its slots read from ``span.attributes`` unless given)."""
     if f is None:
         f = slots_of(span.attributes)
         if f is None:
             return None
+    return resolve(
+        f,
+        span.name,
+        span.status.code,
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        service,
+    )
 
+
+def resolve(
+    f: list[Any],
+    name: str,
+    status_code: int,
+    trace_id: bytes,
+    span_id: bytes,
+    parent_span_id: bytes,
+    start_ns: int,
+    end_ns: int,
+    service: str,
+) -> Row | None:
+    """The :class:`LlmCall` fields of a span, in field order (a tuple), or ``None`` for a non-LLM span.
+
+    The one mapping of every dialect to the model. ``f``: the span's slots, plain values (see
+    :func:`slots_of`); for each field the newest name present wins (``None`` is absent; an empty
+    string or a zero is a value). A value of an unexpected type is converted when it can be
+    (``"12"`` tokens) and otherwise read as absent, never an error.
+    """
     # ---- dialect and whether this is a model call at all
     v = f[S_OI_KIND]
     if v is not None:
-        operation = d.OPENINFERENCE_OPERATIONS.get(v.string_value)
+        operation = d.OPENINFERENCE_OPERATIONS.get(_str(v))
         if operation is None:
             return None  # CHAIN, TOOL, AGENT, RETRIEVER ... are not model calls
         dialect = d.DIALECT_OPENINFERENCE
     else:
         operation = None
         v = f[S_OL_SDK_NAME]
-        if (v is not None and v.string_value == sc.OPENLIT_SDK_NAME_VALUE) or f[S_OL_COST] is not None:
+        if (v is not None and v == sc.OPENLIT_SDK_NAME_VALUE) or f[S_OL_COST] is not None:
             dialect = d.DIALECT_OPENLIT
         elif (
             f[S_TL_REQUEST_TYPE] is not None
@@ -236,7 +284,7 @@ def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | N
             or f[S_TL_SPAN_KIND] is not None
         ):
             v = f[S_TL_SPAN_KIND]
-            if v is not None and v.string_value in sc.TRACELOOP_SPAN_KINDS_NOT_LLM:
+            if v is not None and _str(v) in sc.TRACELOOP_SPAN_KINDS_NOT_LLM:
                 return None
             dialect = d.DIALECT_OPENLLMETRY
         elif f[S_PROVIDER] is None and f[S_SYSTEM] is not None:
@@ -246,96 +294,155 @@ def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | N
 
     # ---- operation
     v = f[S_OPERATION]
-    if v is not None and v.string_value:
-        operation = v.string_value
+    if v is not None and v.__class__ is str and v:
+        operation = v
     elif operation is None:
         v = f[S_TL_REQUEST_TYPE]
         if v is not None:
-            operation = d.TRACELOOP_OPERATIONS.get(v.string_value)
+            operation = d.TRACELOOP_OPERATIONS.get(_str(v))
         if operation is None:
-            head = span.name.partition(" ")[0]
+            head = name.partition(" ")[0]
             operation = head if head in d.OPERATIONS else sc.OP_CHAT
     if operation in d.NON_LLM_OPERATIONS:
         return None
 
     # ---- provider and model
-    v = f[S_PROVIDER] or f[S_SYSTEM] or f[S_OI_PROVIDER] or f[S_OI_SYSTEM]
-    provider = d.normalize_provider(v.string_value) if v is not None and v.string_value else ""
-    v = f[S_REQUEST_MODEL] or f[S_OI_REQUEST_MODEL]
-    request_model = v.string_value if v is not None else ""
-    v = f[S_RESPONSE_MODEL] or f[S_OI_RESPONSE_MODEL] or f[S_OI_MODEL] or f[S_OI_EMBEDDING_MODEL]
-    response_model = v.string_value if v is not None else ""
+    v = f[S_PROVIDER]
+    if v is None:
+        v = f[S_SYSTEM]
+        if v is None:
+            v = f[S_OI_PROVIDER]
+            if v is None:
+                v = f[S_OI_SYSTEM]
+    provider = d.normalize_provider(v) if v is not None and v.__class__ is str and v else ""
+    v = f[S_REQUEST_MODEL]
+    if v is None:
+        v = f[S_OI_REQUEST_MODEL]
+    request_model = _str(v)
+    v = f[S_RESPONSE_MODEL]
+    if v is None:
+        v = f[S_OI_RESPONSE_MODEL]
+        if v is None:
+            v = f[S_OI_MODEL]
+            if v is None:
+                v = f[S_OI_EMBEDDING_MODEL]
+    response_model = _str(v)
     if not request_model and not response_model:
-        v = f[S_OI_LLM_PARAMS] or f[S_OI_EMBEDDING_PARAMS]
+        v = f[S_OI_LLM_PARAMS]
+        if v is None:
+            v = f[S_OI_EMBEDDING_PARAMS]
         if v is not None:
-            request_model = _model_from_params(v.string_value)
+            request_model = _model_from_params(_str(v))
         if not request_model and not provider:
             return None  # no provider, no model: nothing to attribute the call to
 
     # ---- usage
-    v = f[S_INPUT] or f[S_PROMPT] or f[S_OI_PROMPT]
-    input_tokens = (v.int_value or _int(v)) if v is not None else None
-    v = f[S_OUTPUT] or f[S_COMPLETION] or f[S_OI_COMPLETION]
-    output_tokens = (v.int_value or _int(v)) if v is not None else None
-    v = f[S_CACHE_READ] or f[S_TL_CACHE_READ] or f[S_OI_CACHE_READ]
-    cache_read = (v.int_value or _int(v)) if v is not None else None
-    v = f[S_CACHE_CREATION] or f[S_CACHE_WRITE] or f[S_TL_CACHE_CREATION] or f[S_OI_CACHE_WRITE]
-    cache_creation = (v.int_value or _int(v)) if v is not None else None
-    v = f[S_REASONING] or f[S_TL_GEN_AI_REASONING] or f[S_TL_REASONING] or f[S_OI_REASONING]
-    reasoning = (v.int_value or _int(v)) if v is not None else None
+    v = f[S_INPUT]
+    if v is None:
+        v = f[S_PROMPT]
+        if v is None:
+            v = f[S_OI_PROMPT]
+    input_tokens = v if v.__class__ is int else _int(v)
+    v = f[S_OUTPUT]
+    if v is None:
+        v = f[S_COMPLETION]
+        if v is None:
+            v = f[S_OI_COMPLETION]
+    output_tokens = v if v.__class__ is int else _int(v)
+    v = f[S_CACHE_READ]
+    if v is None:
+        v = f[S_TL_CACHE_READ]
+        if v is None:
+            v = f[S_OI_CACHE_READ]
+    cache_read = v if v.__class__ is int else _int(v)
+    v = f[S_CACHE_CREATION]
+    if v is None:
+        v = f[S_CACHE_WRITE]
+        if v is None:
+            v = f[S_TL_CACHE_CREATION]
+            if v is None:
+                v = f[S_OI_CACHE_WRITE]
+    cache_creation = v if v.__class__ is int else _int(v)
+    v = f[S_REASONING]
+    if v is None:
+        v = f[S_TL_GEN_AI_REASONING]
+        if v is None:
+            v = f[S_TL_REASONING]
+            if v is None:
+                v = f[S_OI_REASONING]
+    reasoning = v if v.__class__ is int else _int(v)
     if output_tokens is None and input_tokens is not None:
-        v = f[S_TL_GEN_AI_TOTAL] or f[S_TL_TOTAL] or f[S_OI_TOTAL]
-        if v is not None:
-            total = _int(v)
-            if total is not None and total >= input_tokens and operation != sc.OP_EMBEDDINGS:
-                output_tokens = total - input_tokens
+        v = f[S_TL_GEN_AI_TOTAL]
+        if v is None:
+            v = f[S_TL_TOTAL]
+            if v is None:
+                v = f[S_OI_TOTAL]
+        total = _int(v)
+        if total is not None and total >= input_tokens and operation != sc.OP_EMBEDDINGS:
+            output_tokens = total - input_tokens
     if input_tokens is not None and (cache_read or cache_creation):
         cached = (cache_read or 0) + (cache_creation or 0)
         if input_tokens < cached or (dialect == d.DIALECT_OPENLIT and provider == sc.PROVIDER_ANTHROPIC):
             input_tokens += cached  # recorded exclusive of cache tokens: make it inclusive
 
     # ---- cost, streaming, time to first token
-    v = f[S_COST] or f[S_OL_COST] or f[S_OI_COST]
-    cost = (v.double_value or _float(v)) if v is not None else None
-    v = f[S_STREAM] or f[S_OL_IS_STREAM] or f[S_TL_GEN_AI_IS_STREAMING] or f[S_TL_IS_STREAMING]
-    streaming = (v.bool_value or _bool(v)) if v is not None else None
+    v = f[S_COST]
+    if v is None:
+        v = f[S_OL_COST]
+        if v is None:
+            v = f[S_OI_COST]
+    cost = v if v.__class__ is float else _float(v)
+    v = f[S_STREAM]
+    if v is None:
+        v = f[S_OL_IS_STREAM]
+        if v is None:
+            v = f[S_TL_GEN_AI_IS_STREAMING]
+            if v is None:
+                v = f[S_TL_IS_STREAMING]
+    streaming = v if v.__class__ is bool else _bool(v)
     v = f[S_TTFT]
     if v is None and streaming:
         v = f[S_OL_TTFT]  # OpenLIT also writes it for non-streamed calls (= the whole latency)
-    ttft = (v.double_value or _float(v)) if v is not None else None
+    ttft = v if v.__class__ is float else _float(v)
 
     # ---- outcome
-    v = f[S_ERROR_TYPE]
-    error_type = v.string_value if v is not None else ""
-    if not error_type and span.status.code == _STATUS_ERROR:
+    error_type = _str(f[S_ERROR_TYPE])
+    if not error_type and status_code == _STATUS_ERROR:
         error_type = sc.ERROR_TYPE_OTHER
     v = f[S_FINISH_REASONS]
     if v is not None:
-        finish_reasons = tuple(x.string_value for x in v.array_value.values) or (
-            (v.string_value,) if v.string_value else ()
-        )
+        if v.__class__ is tuple:
+            finish_reasons = tuple(x if x.__class__ is str else "" for x in v)
+        else:
+            finish_reasons = (v,) if v and v.__class__ is str else ()
     else:
-        v = f[S_TL_FINISH_REASON] or f[S_TL_COMPLETION_0_FINISH_REASON] or f[S_OI_FINISH_REASON]
-        finish_reasons = (v.string_value,) if v is not None and v.string_value else ()
+        v = f[S_TL_FINISH_REASON]
+        if v is None:
+            v = f[S_TL_COMPLETION_0_FINISH_REASON]
+            if v is None:
+                v = f[S_OI_FINISH_REASON]
+        finish_reasons = (v,) if v and v.__class__ is str else ()
 
     # ---- who
-    v = f[S_USER] or f[S_TL_USER] or f[S_LF_USER]
-    user_id = v.string_value if v is not None else ""
-    v = f[S_SESSION] or f[S_TL_SESSION] or f[S_LF_SESSION]
-    session_id = v.string_value if v is not None else ""
-    v = f[S_CONVERSATION]
-    conversation_id = v.string_value if v is not None else ""
-    v = f[S_TENANT]
-    tenant_id = v.string_value if v is not None else ""
-    v = f[S_RESPONSE_ID]
-    response_id = v.string_value if v is not None else ""
+    v = f[S_USER]
+    if v is None:
+        v = f[S_TL_USER]
+        if v is None:
+            v = f[S_LF_USER]
+    user_id = _str(v)
+    v = f[S_SESSION]
+    if v is None:
+        v = f[S_TL_SESSION]
+        if v is None:
+            v = f[S_LF_SESSION]
+    session_id = _str(v)
 
     return (
-        span.trace_id,
-        span.span_id,
-        span.parent_span_id,
-        span.start_time_unix_nano,
-        span.end_time_unix_nano,
+        trace_id,
+        span_id,
+        parent_span_id,
+        start_ns,
+        end_ns,
         service,
         provider,
         operation,
@@ -352,11 +459,11 @@ def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | N
         streaming,
         user_id,
         session_id,
-        conversation_id,
-        tenant_id,
+        _str(f[S_CONVERSATION]),
+        _str(f[S_TENANT]),
         finish_reasons,
         dialect,
-        response_id,
+        _str(f[S_RESPONSE_ID]),
     )
 
 
@@ -367,47 +474,48 @@ _SETTERS = tuple(getattr(LlmCall, f.name).__set__ for f in fields(LlmCall))
 assert len(_SETTERS) == 26, "resolve_span returns the fields positionally: keep them in step"
 
 
-# ---- value readers: the expected type first, the others tolerated (no exceptions)
+# ---- value readers: plain values; the expected type first, the others tolerated (no exceptions)
+def _str(v: Any) -> str:
+    return v if v.__class__ is str else ""
+
+
 def _int(v: Any) -> int | None:
-    i: int = v.int_value
-    if i:
-        return i
-    kind = v.WhichOneof("value")
-    if kind == "int_value":
-        return 0
-    if kind == "double_value":
-        return int(v.double_value)
-    if kind == "string_value":
-        text = v.string_value.strip()
+    cls = v.__class__
+    if cls is int:
+        return int(v)
+    if cls is float:
+        return int(v) if v == v and v not in (_INF, -_INF) else None
+    if cls is str:
+        text = v.strip()
         return int(text) if text.isdigit() else None
     return None
 
 
 def _float(v: Any) -> float | None:
-    x: float = v.double_value
-    if x:
-        return x
-    kind = v.WhichOneof("value")
-    if kind == "double_value":
-        return 0.0
-    if kind == "int_value":
-        return float(v.int_value)
-    if kind == "string_value":
-        text = v.string_value.strip()
+    cls = v.__class__
+    if cls is float:
+        return float(v)
+    if cls is int:
+        return float(v)
+    if cls is str:
+        text = v.strip()
         return float(text) if _is_number(text) else None
     return None
 
 
 def _bool(v: Any) -> bool | None:
-    kind = v.WhichOneof("value")
-    if kind == "bool_value":
-        return bool(v.bool_value)
-    if kind == "string_value":
-        text = v.string_value.lower()
+    cls = v.__class__
+    if cls is bool:
+        return bool(v)
+    if cls is str:
+        text = v.lower()
         return True if text == "true" else False if text == "false" else None
-    if kind == "int_value":
-        return bool(v.int_value)
+    if cls is int:
+        return bool(v)
     return None
+
+
+_INF = float("inf")
 
 
 def _is_number(text: str) -> bool:

@@ -55,6 +55,25 @@ class Columns:
     def __len__(self) -> int:
         return len(self.key_of)
 
+    @staticmethod
+    def concat(parts: Sequence[Columns]) -> Columns:
+        """One batch of the calls of ``parts``, in order (keys merged, first appearance first)."""
+        if len(parts) == 1:
+            return parts[0]
+        index: dict[tuple[str, ...], int] = {}
+        key_of = []
+        for c in parts:
+            remap = np.array([index.setdefault(k, len(index)) for k in c.keys], dtype=np.int64)
+            key_of.append(remap[c.key_of] if len(remap) else c.key_of)
+        return Columns(
+            list(index),
+            np.concatenate(key_of),
+            np.concatenate([c.values for c in parts], axis=1),
+            [t for c in parts for t in c.trace_ids],
+            [s for c in parts for s in c.span_ids],
+            [e for c in parts for e in c.end_ns],
+        )
+
 
 # Rows of Columns.values: duration (end - start, ns), ttft (s), tokens, cost recorded on the span.
 VALUES = (

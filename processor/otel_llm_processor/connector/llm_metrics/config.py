@@ -47,6 +47,11 @@ class Config(BaseModel):
     # Processes that read spans off the event loop: 0 = in the event loop's process, "auto" = one
     # per core beyond the first (see connector/llm_metrics/workers.py).
     workers: int | Literal["auto"] = Field(default=0)
+    # Under load (batches still being read while one is ready), ready batches are aggregated together,
+    # at most this long after the first of them was ready (or once 32,768 calls wait): one vectorised
+    # pass and one update per series instead of one per batch. A batch that arrives alone is
+    # aggregated at once. 0: every batch on its own.
+    aggregate_delay: Duration = 0.2
 
     @field_validator("workers")
     @classmethod
@@ -60,6 +65,13 @@ class Config(BaseModel):
     def _flush_interval(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be > 0")
+        return value
+
+    @field_validator("aggregate_delay")
+    @classmethod
+    def _aggregate_delay(cls, value: float) -> float:
+        if not 0 <= value <= 5:
+            raise ValueError("must be between 0 and 5 seconds")
         return value
 
     @field_validator("dimensions")

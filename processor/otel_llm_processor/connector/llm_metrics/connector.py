@@ -6,6 +6,13 @@ since the last flush. Every ``flush_interval`` the state becomes one OTLP metric
 next consumers (cumulative by default, or delta). Published as ``host.services["llm_metrics"]``
 (:class:`~otel_llm_processor.services.LlmMetricsView`).
 
+Under load, batches are aggregated together: a batch that is ready while others are still being
+read by the worker processes is staged, and the staged batches are aggregated in one pass (one
+update per series for the subscribers) once none is being read, ``aggregate_delay`` after the
+first was staged, or when 32,768 calls wait, whichever comes first. Every read (``summarize``,
+``flush``, ``memory``) aggregates what is staged first, so it never sees stale state. A batch that
+arrives alone is aggregated at once.
+
 Memory per series is bounded and flat: the windows and the cumulative state are kept packed
 (:mod:`.packed`), and a series that saw no call for longer than the longest window plus one
 flush interval is expired at flush (counted as ``series_expired``): it is dropped from the
@@ -42,6 +49,7 @@ __all__ = ["SERVICE_NAME", "LlmMetricsConnector"]
 _log = logging.getLogger(__name__)
 SERVICE_NAME = "llm_metrics"
 _COMPACT_EVERY = 64  # pending parts merged into one when this many piled up between flushes
+_STAGE_MAX_CALLS = 32_768  # ready calls aggregated at once, whatever aggregate_delay says
 
 
 class LlmMetricsConnector:
@@ -72,6 +80,13 @@ class LlmMetricsConnector:
         self._subscribers: list[Callable[[Sequence[SeriesUpdate]], None]] = []
         self._call_subscribers: list[Callable[[Sequence[LlmCall]], None]] = []
         self._task: asyncio.Task[None] | None = None
+        # ready batches not aggregated yet (see Config.aggregate_delay), and batches being read
+        self._staged: list[Columns] = []
+        self._staged_rows: list[Row] = []
+        self._staged_calls = 0
+        self._staged_since = 0.0
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._reading = 0
         workers = resolve_workers(config.workers)
         self._pool = WorkerPool(workers, self._dims, self._dim_defaults) if workers > 0 else None
         self._started = False
@@ -108,6 +123,9 @@ class LlmMetricsConnector:
         self._stopped = True
         if self._pool is not None:
             self._pool.shutdown()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,10 +151,13 @@ class LlmMetricsConnector:
             if pool is not None and self._started and not self._stopped:
                 raw = batch.raw if batch.raw is not None else batch.request.SerializeToString()
                 waits, failures = pool.waits, pool.failures
+                self._reading += 1
                 try:
                     extracted = await pool.extract(raw, want_rows)
                 except Exception:
                     _log.debug("llm_metrics: worker failed; reading the batch in-process", exc_info=True)
+                finally:
+                    self._reading -= 1
                 if pool.waits != waits:
                     self._telemetry.add(self._id, "worker_waits", pool.waits - waits)
                 if pool.failures != failures:
@@ -144,14 +165,50 @@ class LlmMetricsConnector:
             if extracted is None:
                 extracted = extract(batch.request, self._dims, self._dim_defaults, want_rows)
             columns, rows = extracted
-            self._ingest(columns, rows)
+            self._stage(columns, rows)
         except Exception:  # a bug here must not refuse the batch for the other exporters
             self._telemetry.add(self._id, "batches_failed")
             _log.debug("llm_metrics: batch not aggregated", exc_info=True)
 
+    def _stage(self, columns: Columns, rows: Sequence[Row] | None) -> None:
+        """Aggregate a read batch now, or with the next ones when more are being read (load)."""
+        n = len(columns)
+        if n:
+            now = time.monotonic()
+            if not self._staged:
+                self._staged_since = now
+            self._staged.append(columns)
+            if rows:
+                self._staged_rows.extend(rows)
+            self._staged_calls += n
+        if not self._staged:
+            return
+        delay = self._config.aggregate_delay
+        waited = time.monotonic() - self._staged_since
+        if self._reading == 0 or self._staged_calls >= _STAGE_MAX_CALLS or waited >= delay:
+            self._drain()
+        elif self._drain_timer is None:
+            self._drain_timer = asyncio.get_running_loop().call_later(delay - waited, self._drain)
+
+    def _drain(self) -> None:
+        """Aggregate every staged batch now (one vectorised pass, one update per series)."""
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if not self._staged:
+            return
+        parts, rows = self._staged, self._staged_rows
+        self._staged, self._staged_rows, self._staged_calls = [], [], 0
+        try:
+            self._ingest(Columns.concat(parts), rows if self._call_subscribers else None)
+        except Exception:  # a bug here must not stop the pipeline
+            self._telemetry.add(self._id, "batches_failed", len(parts))
+            _log.debug("llm_metrics: batches not aggregated", exc_info=True)
+
     async def record_calls(self, calls: Sequence[LlmCall]) -> None:
         if not calls:
             return
+        self._drain()
         dims = [self._dim_defaults] * len(calls) if self._dims else None
         self._ingest(columns_of_calls(calls, dims), calls)
 
@@ -189,6 +246,7 @@ class LlmMetricsConnector:
     # -- flush -------------------------------------------------------------------------------
     async def flush(self) -> MetricsBatch | None:
         """Send the state to the next consumer now; returns what was sent (``None``: nothing)."""
+        self._drain()
         now = self._clock()
         interval = P.merge(self._pending)
         self._pending = []
@@ -242,6 +300,7 @@ class LlmMetricsConnector:
 
     def memory(self) -> dict[str, int]:
         """Bytes of array data held: per window tier, the cumulative state, the unflushed parts."""
+        self._drain()
         out = {f"window_{name}": n for name, n in self._windows.memory().items()}
         out["cumulative"] = self._cumulative.nbytes
         out["pending"] = sum(p.nbytes for p in self._pending)
@@ -251,6 +310,7 @@ class LlmMetricsConnector:
     def summarize(
         self, window: str, group_by: Sequence[str] = (), where: Mapping[str, str] | None = None
     ) -> list[GroupSummary]:
+        self._drain()
         part = self._windows.part(window, self._clock())
         return summarize(self._agg.registry, part, window, group_by, where)
 
