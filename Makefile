@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install peers test test-wrapt1 lint fmt bench demo clean
 
-$(STAMP): pyproject.toml processor/pyproject.toml constraints.txt
+$(STAMP): pyproject.toml processor/pyproject.toml constraints.txt processor/src/spanscan.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -c constraints.txt pip setuptools wheel
 	$(PIP) install -c constraints.txt --no-build-isolation \

@@ -9,10 +9,18 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from otel_llm import semconv as sc
 from otel_llm._core.cost import PriceBook
 from otel_llm_processor.component import Host
 from otel_llm_processor.connector.llm_metrics.aggregator import Aggregator, columns_of_calls
-from otel_llm_processor.connector.llm_metrics.columns import columns_of_rows, dedup_rows, extract
+from otel_llm_processor.connector.llm_metrics.columns import (
+    columns_of_rows,
+    dedup_rows,
+    extract,
+    extract_raw,
+    rows_of_raw,
+    rows_of_request,
+)
 from otel_llm_processor.connector.llm_metrics.config import Config
 from otel_llm_processor.connector.llm_metrics.pricing import Pricer, TieredRates
 from otel_llm_processor.connector.llm_metrics.workers import resolve_workers
@@ -28,6 +36,28 @@ FIXTURES = sorted(OTLP_DIR.glob("*.json"))
 
 def test_fixtures_exist() -> None:
     assert len(FIXTURES) >= 5
+
+
+DIMS = ("test.env", sc.GEN_AI_REQUEST_MODEL, sc.SERVICE_NAME, "host.name")
+DEFAULTS = ("none", "", "", "h")
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_the_scanner_path_reads_what_the_protobuf_path_reads(path: Path) -> None:
+    """``rows_of_raw`` (native scanner over the bytes) == ``rows_of_request`` (protobuf objects)."""
+    request = load_otlp_json(path)
+    rs = request.resource_spans[0]
+    rs.resource.attributes.add(key="test.env").value.string_value = "prod"
+    for scope in rs.scope_spans:
+        for s in scope.spans:
+            s.attributes.add(key="host.name").value.int_value = 7
+    raw = request.SerializeToString()
+    rows, dims = rows_of_raw(raw, DIMS, DEFAULTS)
+    assert rows, "every fixture holds LLM calls"
+    assert (rows, dims) == rows_of_request(request, DIMS, DEFAULTS)
+    assert rows_of_raw(raw) == rows_of_request(request)
+    assert dims is not None and dims[0][0] == "prod" and dims[0][3] == "7" and dims[0][2] != ""
+    assert extract_raw(raw, (), (), True)[1] == extract(request, (), (), True)[1]
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)

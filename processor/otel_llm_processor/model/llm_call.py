@@ -206,11 +206,11 @@ def slots_of(attributes: Any) -> list[Any] | None:
 def plain_value(v: Any) -> Any:
     """An OTLP ``AnyValue`` as a plain value: str, bool, int, float, bytes, a tuple of those, or ``None``.
 
-    ``None`` for an empty value and a key/value list; inside an array, ``None`` for a nested array or
-    list. The native span scanner (:mod:`otel_llm_processor.model.spanscan`) converts the same way.
+    ``None`` for an empty value, a key/value list and a string-table index; inside an array,
+    ``None`` for a nested array or list. The native span scanner (:mod:`otel_llm_processor.model.spanscan`) converts the same way.
     """
     kind = v.WhichOneof("value")
-    if kind is None or kind == "kvlist_value":
+    if kind is None or kind in _NOT_PLAIN:
         return None
     if kind == "array_value":
         return tuple(_element(x) for x in v.array_value.values)
@@ -219,9 +219,12 @@ def plain_value(v: Any) -> Any:
 
 def _element(v: Any) -> Any:
     kind = v.WhichOneof("value")
-    if kind is None or kind == "kvlist_value" or kind == "array_value":
+    if kind is None or kind in _NOT_PLAIN or kind == "array_value":
         return None
     return getattr(v, kind)
+
+
+_NOT_PLAIN = frozenset({"kvlist_value", "string_value_strindex"})  # strindex: a profiles-only reference
 
 
 def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | None:

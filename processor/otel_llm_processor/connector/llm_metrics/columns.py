@@ -15,11 +15,29 @@ from typing import Any
 
 import numpy as np
 
+from otel_llm import semconv as sc
 from otel_llm_processor.connector.llm_metrics.aggregator import VALUES, Columns
+from otel_llm_processor.model import dialects as d
 from otel_llm_processor.model.dedup import dedup_calls
-from otel_llm_processor.model.llm_call import Row, make_call, resolve_span, service_name
+from otel_llm_processor.model.llm_call import (
+    UNKNOWN_SERVICE,
+    Row,
+    make_call,
+    resolve,
+    resolve_span,
+    service_name,
+)
+from otel_llm_processor.model.spanscan import Scanner, make_scanner
 
-__all__ = ["Extracted", "columns_of_rows", "dedup_rows", "extract", "rows_of_request"]
+__all__ = [
+    "Extracted",
+    "columns_of_rows",
+    "dedup_rows",
+    "extract",
+    "extract_raw",
+    "rows_of_raw",
+    "rows_of_request",
+]
 
 Extracted = tuple[Columns, list[Row] | None]
 
@@ -49,6 +67,65 @@ def rows_of_request(
                         )
                     )
     return rows, dim_values
+
+
+_SCANNERS: dict[tuple[str, ...], tuple[Scanner, int, tuple[int, ...]]] = {}
+
+
+def _scanner(dims: tuple[str, ...]) -> tuple[Scanner, int, tuple[int, ...]]:
+    """The scanner reading every slot, ``service.name`` and ``dims``; the index of each of the latter."""
+    hit = _SCANNERS.get(dims)
+    if hit is None:
+        keys = list(d.SLOTS)  # slot order: SLOTS maps key -> 0, 1, 2 ...
+        index = {k: i for i, k in enumerate(keys)}
+        for name in (sc.SERVICE_NAME, *dims):
+            if name not in index:
+                index[name] = len(keys)
+                keys.append(name)
+        hit = (make_scanner(keys, d.N_SLOTS), index[sc.SERVICE_NAME], tuple(index[n] for n in dims))
+        if len(_SCANNERS) < 16:
+            _SCANNERS[dims] = hit
+    return hit
+
+
+def rows_of_raw(
+    raw: bytes, dims: Sequence[str] = (), defaults: Sequence[str] = ()
+) -> tuple[list[Row], list[tuple[str, ...]] | None]:
+    """:func:`rows_of_request` straight from the serialized request (the native scanner when built)."""
+    scanner, service_at, dim_at = _scanner(tuple(dims))
+    _count, resources, found = scanner.scan(raw)
+    services = [
+        r[service_at] if r[service_at].__class__ is str and r[service_at] else UNKNOWN_SERVICE
+        for r in resources
+    ]
+    rows: list[Row] = []
+    append = rows.append
+    dim_values: list[tuple[str, ...]] | None = [] if dims else None
+    for ri, trace_id, span_id, parent, start, end, status, name, f in found:
+        row = resolve(f, name, status, trace_id, span_id, parent, start, end, services[ri])
+        if row is None:
+            continue
+        append(row)
+        if dim_values is not None:
+            res = resources[ri]
+            dim_values.append(
+                tuple(
+                    _dim_str(f[i]) or _dim_str(res[i]) or default
+                    for i, default in zip(dim_at, defaults, strict=True)
+                )
+            )
+    return rows, dim_values
+
+
+def _dim_str(v: Any) -> str:
+    cls = v.__class__
+    if cls is str:
+        return str(v)
+    if cls is bool:
+        return "true" if v else "false"
+    if cls is int or cls is float:
+        return str(v)
+    return ""
 
 
 def dedup_rows(
@@ -101,6 +178,12 @@ def columns_of_rows(rows: Sequence[Row], dim_values: Sequence[tuple[str, ...]] |
 def extract(request: Any, dims: Sequence[str], defaults: Sequence[str], want_rows: bool) -> Extracted:
     """The de-duplicated calls of a request as columns, plus their rows when asked (call subscribers)."""
     rows, dim_values = dedup_rows(*rows_of_request(request, dims, defaults))
+    return columns_of_rows(rows, dim_values), rows if want_rows else None
+
+
+def extract_raw(raw: bytes, dims: Sequence[str], defaults: Sequence[str], want_rows: bool) -> Extracted:
+    """:func:`extract` from the serialized request."""
+    rows, dim_values = dedup_rows(*rows_of_raw(raw, dims, defaults))
     return columns_of_rows(rows, dim_values), rows if want_rows else None
 
 

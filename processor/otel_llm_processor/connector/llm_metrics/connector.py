@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,7 @@ from typing import Any
 from otel_llm_processor.component import CreateSettings, Host, MetricsBatch, TracesBatch
 from otel_llm_processor.connector.llm_metrics import part as P
 from otel_llm_processor.connector.llm_metrics.aggregator import Aggregator, Columns, columns_of_calls
-from otel_llm_processor.connector.llm_metrics.columns import extract
+from otel_llm_processor.connector.llm_metrics.columns import Extracted, extract, extract_raw
 from otel_llm_processor.connector.llm_metrics.config import Config
 from otel_llm_processor.connector.llm_metrics.otlp import Snapshot, build_request
 from otel_llm_processor.connector.llm_metrics.packed import EMPTY_PACKED, pack, unpack
@@ -87,6 +88,8 @@ class LlmMetricsConnector:
         self._staged_since = 0.0
         self._drain_timer: asyncio.TimerHandle | None = None
         self._reading = 0
+        self._reads: set[asyncio.Future[Extracted]] = set()
+        self._seen_waits = self._seen_failures = 0
         workers = resolve_workers(config.workers)
         self._pool = WorkerPool(workers, self._dims, self._dim_defaults) if workers > 0 else None
         self._started = False
@@ -121,6 +124,10 @@ class LlmMetricsConnector:
         if self._stopped:
             return
         self._stopped = True
+        if self._reads:  # batches the workers still hold: aggregated before the last flush
+            with contextlib.suppress(Exception):
+                await asyncio.wait(set(self._reads), timeout=max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(0)  # their done callbacks (_on_read) run first
         if self._pool is not None:
             self._pool.shutdown()
         if self._drain_timer is not None:
@@ -146,29 +153,55 @@ class LlmMetricsConnector:
     async def consume_traces(self, batch: TracesBatch) -> None:
         try:
             want_rows = bool(self._call_subscribers)
-            extracted = None
             pool = self._pool
             if pool is not None and self._started and not self._stopped:
                 raw = batch.raw if batch.raw is not None else batch.request.SerializeToString()
-                waits, failures = pool.waits, pool.failures
-                self._reading += 1
+                future = None
                 try:
-                    extracted = await pool.extract(raw, want_rows)
+                    future = await pool.submit(raw, want_rows)
                 except Exception:
                     _log.debug("llm_metrics: worker failed; reading the batch in-process", exc_info=True)
-                finally:
-                    self._reading -= 1
-                if pool.waits != waits:
-                    self._telemetry.add(self._id, "worker_waits", pool.waits - waits)
-                if pool.failures != failures:
-                    self._telemetry.add(self._id, "worker_failures", pool.failures - failures)
-            if extracted is None:
+                self._pool_counters()
+                if future is not None:  # aggregated when the worker is done (_on_read)
+                    self._reading += 1
+                    self._reads.add(future)
+                    future.add_done_callback(functools.partial(self._on_read, raw, want_rows))
+                    return
+            if batch.raw is not None:
+                extracted = extract_raw(batch.raw, self._dims, self._dim_defaults, want_rows)
+            else:
                 extracted = extract(batch.request, self._dims, self._dim_defaults, want_rows)
-            columns, rows = extracted
-            self._stage(columns, rows)
+            self._stage(*extracted)
         except Exception:  # a bug here must not refuse the batch for the other exporters
             self._telemetry.add(self._id, "batches_failed")
             _log.debug("llm_metrics: batch not aggregated", exc_info=True)
+
+    def _on_read(self, raw: bytes, want_rows: bool, future: asyncio.Future[Extracted]) -> None:
+        """A worker is done with a batch: stage its columns (or read it here when the worker failed)."""
+        self._reads.discard(future)
+        self._reading -= 1
+        try:
+            if future.cancelled() or future.exception() is not None:
+                _log.debug("llm_metrics: worker failed; reading the batch in-process", exc_info=True)
+                extracted = extract_raw(raw, self._dims, self._dim_defaults, want_rows)
+            else:
+                extracted = future.result()
+            self._pool_counters()
+            self._stage(*extracted)
+        except Exception:
+            self._telemetry.add(self._id, "batches_failed")
+            _log.debug("llm_metrics: batch not aggregated", exc_info=True)
+
+    def _pool_counters(self) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        if pool.waits != self._seen_waits:
+            self._telemetry.add(self._id, "worker_waits", pool.waits - self._seen_waits)
+            self._seen_waits = pool.waits
+        if pool.failures != self._seen_failures:
+            self._telemetry.add(self._id, "worker_failures", pool.failures - self._seen_failures)
+            self._seen_failures = pool.failures
 
     def _stage(self, columns: Columns, rows: Sequence[Row] | None) -> None:
         """Aggregate a read batch now, or with the next ones when more are being read (load)."""

@@ -7,10 +7,12 @@ de-duplicate the calls (:func:`.columns.extract`) and send back the compact colu
 loop only merges them into the series (:meth:`.aggregator.Aggregator.aggregate_columns`). So the
 event loop keeps serving the receiver and the exporters while another core reads spans.
 
-In-flight requests are bounded (``2 * N``): a caller waits for a free slot (counted as
-``worker_waits``) and the wait backs up into the receiver's bounded intake queue, which refuses
-with a retryable status when full. A worker that dies is replaced; the batch it held is read in
-the event loop's process instead (counted as ``worker_failures``).
+The connector hands a batch over and returns (the receiver answers its client) without waiting for
+the result, which is aggregated when it comes back. In-flight batches are bounded (``2 * N``): a
+caller waits for a free slot (counted as ``worker_waits``) and the wait backs up into the
+receiver's bounded intake queue, which refuses with a retryable status when full. A worker that
+dies is replaced; the batch it held is read in the event loop's process instead (counted as
+``worker_failures``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from otel_llm_processor.connector.llm_metrics.columns import Extracted, extract
+from otel_llm_processor.connector.llm_metrics.columns import Extracted, extract_raw
 
 __all__ = ["WorkerPool", "resolve_workers"]
 
@@ -37,12 +37,6 @@ def resolve_workers(setting: int | str, cpus: int | None = None) -> int:
         n = cpus if cpus is not None else (os.cpu_count() or 1)
         return max(0, n - 1)
     return int(setting)
-
-
-def _extract_raw(raw: bytes, dims: Sequence[str], defaults: Sequence[str], want_rows: bool) -> Extracted:
-    request = ExportTraceServiceRequest()
-    request.ParseFromString(raw)
-    return extract(request, dims, defaults, want_rows)
 
 
 class WorkerPool:
@@ -62,22 +56,37 @@ class WorkerPool:
             )
             self._slots = asyncio.Semaphore(2 * self.workers)
 
-    async def extract(self, raw: bytes, want_rows: bool) -> Extracted:
-        """The batch's columns, read in a worker; raises when the worker failed (caller falls back)."""
+    async def submit(self, raw: bytes, want_rows: bool) -> asyncio.Future[Extracted]:
+        """Hand the batch to a worker; waits only for a free slot (of ``2 * workers``).
+
+        The returned future gives the batch's columns, or the worker's exception (counted in
+        ``failures``; a broken pool is replaced): the caller then reads the batch itself.
+        """
         if self._executor is None or self._slots is None:
             raise RuntimeError("worker pool not started")
-        if self._slots.locked():
+        slots = self._slots
+        if slots.locked():
             self.waits += 1
-        async with self._slots:
-            executor = self._executor
-            try:
-                return await asyncio.get_running_loop().run_in_executor(
-                    executor, _extract_raw, raw, self._dims, self._defaults, want_rows
-                )
-            except Exception:
+        await slots.acquire()
+        executor = self._executor
+        try:
+            future = asyncio.get_running_loop().run_in_executor(
+                executor, extract_raw, raw, self._dims, self._defaults, want_rows
+            )
+        except Exception:
+            slots.release()
+            self.failures += 1
+            self._replace(executor)
+            raise
+
+        def done(f: asyncio.Future[Extracted]) -> None:
+            slots.release()
+            if not f.cancelled() and f.exception() is not None:
                 self.failures += 1
                 self._replace(executor)
-                raise
+
+        future.add_done_callback(done)
+        return future
 
     def _replace(self, broken: ProcessPoolExecutor | None) -> None:
         if broken is not None and broken is self._executor and getattr(broken, "_broken", False):
