@@ -83,18 +83,64 @@ class ComponentID:
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-@dataclass(slots=True)
 class TracesBatch:
     """One OTLP export request of spans.
 
     ``raw`` is the serialized request exactly as received; a processor that changes ``request``
     must set ``raw`` to ``None`` so exporters re-serialise. ``span_count`` is cached by the receiver.
+    A receiver that only validated the bytes (:mod:`otel_llm_processor.model.spanscan`) passes
+    ``raw`` alone: ``request`` is then parsed on first access, so a pipeline whose components all
+    read ``raw`` never builds the protobuf objects.
     """
 
-    request: ExportTraceServiceRequest
-    raw: bytes | None = None
-    span_count: int = 0
-    received_at: float = field(default_factory=time.time)
+    __slots__ = ("_request", "raw", "received_at", "span_count")
+
+    def __init__(
+        self,
+        request: ExportTraceServiceRequest | None = None,
+        raw: bytes | None = None,
+        span_count: int = 0,
+        received_at: float | None = None,
+    ) -> None:
+        if request is None and raw is None:
+            raise ValueError("a TracesBatch needs the request or its bytes")
+        self._request = request
+        self.raw = raw
+        self.span_count = span_count
+        self.received_at = time.time() if received_at is None else received_at
+
+    @property
+    def request(self) -> ExportTraceServiceRequest:
+        request = self._request
+        if request is None:
+            assert self.raw is not None
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(self.raw)
+            self._request = request
+        return request
+
+    @request.setter
+    def request(self, value: ExportTraceServiceRequest) -> None:
+        self._request = value
+
+    def replace(self, request: ExportTraceServiceRequest) -> TracesBatch:
+        """The same batch with another request object (``raw`` kept: the caller decides)."""
+        return TracesBatch(request, self.raw, self.span_count, self.received_at)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TracesBatch):
+            return NotImplemented
+        return (self.request, self.raw, self.span_count, self.received_at) == (
+            other.request,
+            other.raw,
+            other.span_count,
+            other.received_at,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"TracesBatch(span_count={self.span_count}, raw={len(self.raw or b'')} bytes)"
 
 
 @dataclass(slots=True)

@@ -74,7 +74,11 @@ def combine_errors(errors: Sequence[BaseException]) -> BaseException:
 
 
 def _clone(batch: Any) -> Any:
-    if isinstance(batch, (TracesBatch, MetricsBatch, LogsBatch)):
+    if isinstance(batch, TracesBatch):
+        request = type(batch.request)()
+        request.CopyFrom(batch.request)
+        return batch.replace(request)
+    if isinstance(batch, (MetricsBatch, LogsBatch)):
         request = type(batch.request)()
         request.CopyFrom(batch.request)
         return dataclasses.replace(batch, request=request)

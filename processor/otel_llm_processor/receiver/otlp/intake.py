@@ -1,7 +1,8 @@
 """What both OTLP transports share: parse, count, queue with a bound, deliver, answer.
 
-A request is parsed once (protobuf ``ParseFromString``; item counts per scope, never per span),
-put on a bounded queue and awaited; worker tasks hand it to the next consumer, so the answer
+A request is parsed once (protobuf ``ParseFromString``; item counts per scope, never per span;
+trace requests are only validated and counted by the native span scanner when it is built, and
+parsed later by whichever consumer needs the objects), put on a bounded queue and awaited; worker tasks hand it to the next consumer, so the answer
 reflects what the pipeline did (success, partial success, refusal). When the queue is full the
 request is refused at once with a retryable error: clients back off, memory stays bounded.
 """
@@ -31,6 +32,7 @@ from otel_llm_processor.component import (
     Signal,
     TracesBatch,
 )
+from otel_llm_processor.model.spanscan import NATIVE, make_scanner
 from otel_llm_processor.receiver.otlp.config import QueueConfig
 
 __all__ = ["KINDS", "Intake", "Refused", "SignalKind", "check_bearer"]
@@ -47,7 +49,23 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
+class _Checked:
+    """Trace bytes validated, and their spans counted, by the native scanner; parsed only on demand."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+# The native scanner rejects exactly what ParseFromString rejects, at a third of its cost, and
+# builds no objects; with no keys it only validates and counts. None when it is not built.
+_CHECKER = make_scanner((), 0) if NATIVE else None
+
+
 def _count_spans(req: Any) -> int:
+    if isinstance(req, _Checked):
+        return req.count
     return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
 
 
@@ -88,7 +106,7 @@ KINDS: dict[Signal, SignalKind] = {
         trace_pb.ExportTracePartialSuccess,
         "rejected_spans",
         _count_spans,
-        lambda req, raw, n: TracesBatch(req, raw, n),
+        lambda req, raw, n: TracesBatch(None if isinstance(req, _Checked) else req, raw, n),
         "consume_traces",
     ),
     Signal.METRICS: SignalKind(
@@ -167,6 +185,13 @@ class Intake:
         ]
 
     def parse(self, signal: Signal, data: bytes, transport: str) -> Any:
+        if signal is Signal.TRACES and _CHECKER is not None:
+            try:
+                return _Checked(_CHECKER.scan(data)[0])
+            except ValueError as exc:
+                raise self.refuse(
+                    signal, transport, Refused("invalid", f"cannot parse protobuf: {exc}")
+                ) from None
         request = KINDS[signal].request()
         try:
             request.ParseFromString(data)
