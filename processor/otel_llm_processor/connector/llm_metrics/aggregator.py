@@ -440,18 +440,25 @@ class Aggregator:
         durs = dur[order].tolist()
         ttfts = ttft[order].tolist()
         unpriced_sorted = unpriced[order]
+        has_unpriced = (np.add.reduceat(unpriced_sorted, starts) > 0).tolist() if len(starts) else []
+        slowest_of = order[ends - 1].tolist()
+        trace_ids, span_ids = batch.trace_ids, batch.span_ids
+        label_maps = reg.label_maps
         out: list[SeriesUpdate] = []
-        for row, s, a, b in zip(rows, part.series.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            slowest = int(order[b - 1])
-            trace_id = batch.trace_ids[slowest]
-            exemplars = [(trace_id.hex(), batch.span_ids[slowest].hex())] if trace_id else []
+        append = out.append
+        for row, s, a, b, slowest, unpriced_any in zip(
+            rows, part.series.tolist(), starts.tolist(), ends.tolist(), slowest_of, has_unpriced, strict=True
+        ):
+            trace_id = trace_ids[slowest]
+            exemplars = [(trace_id.hex(), span_ids[slowest].hex())] if trace_id else []
             models: Sequence[str] = ()
-            if unpriced_sorted[a:b].any():
+            if unpriced_any:
                 keys, key_of = batch.keys, batch.key_of
                 models = sorted({keys[key_of[i]][2] for i in order[a:b][unpriced_sorted[a:b]].tolist()})
-            out.append(
+            series_ttfts = ttfts[a:b]
+            append(
                 SeriesUpdate(
-                    labels=reg.label_maps[s],
+                    labels=label_maps[s],
                     time=now,
                     calls=int(row[P.CALLS]),
                     errors=int(row[P.ERRORS]),
@@ -460,7 +467,7 @@ class Aggregator:
                     cached_tokens=int(row[P.CACHE_READ]),
                     cost_usd=row[P.COST],
                     durations_s=durs[a:b],
-                    ttfts_s=[t for t in ttfts[a:b] if t == t],
+                    ttfts_s=[t for t in series_ttfts if t == t] if series_ttfts else series_ttfts,
                     exemplars=exemplars,
                     unpriced_models=models,
                 )
