@@ -8,7 +8,7 @@ loop only merges them into the series (:meth:`.aggregator.Aggregator.aggregate_c
 event loop keeps serving the receiver and the exporters while another core reads spans.
 
 The connector hands a batch over and returns (the receiver answers its client) without waiting for
-the result, which is aggregated when it comes back. In-flight batches are bounded (``2 * N``): a
+the result, which is aggregated when it comes back. In-flight batches are bounded (``4 * N``): a
 caller waits for a free slot (counted as ``worker_waits``) and the wait backs up into the
 receiver's bounded intake queue, which refuses with a retryable status when full. A worker that
 dies is replaced; the batch it held is read in the event loop's process instead (counted as
@@ -29,6 +29,7 @@ from otel_llm_processor.connector.llm_metrics.columns import Extracted, extract_
 __all__ = ["WorkerPool", "resolve_workers"]
 
 _log = logging.getLogger(__name__)
+_SLOTS_PER_WORKER = 4  # batches in flight per worker: one being read, the rest queued behind it
 
 
 def resolve_workers(setting: int | str, cpus: int | None = None) -> int:
@@ -54,7 +55,7 @@ class WorkerPool:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
             )
-            self._slots = asyncio.Semaphore(2 * self.workers)
+            self._slots = asyncio.Semaphore(_SLOTS_PER_WORKER * self.workers)
 
     async def submit(self, raw: bytes, want_rows: bool) -> asyncio.Future[Extracted]:
         """Hand the batch to a worker; waits only for a free slot (of ``2 * workers``).
