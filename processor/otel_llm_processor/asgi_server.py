@@ -57,6 +57,7 @@ class AsgiServer:
         key_file: str | None = None,
         lifespan: Literal["auto", "on", "off"] = "off",
         h11_max_incomplete_event_size: int | None = None,
+        limit_concurrency: int | None = None,
     ) -> None:
         self._app = app
         self._endpoint = endpoint
@@ -65,6 +66,7 @@ class AsgiServer:
         self._key_file = key_file
         self._lifespan = lifespan
         self._h11_limit = h11_max_incomplete_event_size
+        self._limit_concurrency = limit_concurrency
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
@@ -100,6 +102,7 @@ class AsgiServer:
             ssl_cert_reqs=ssl.CERT_NONE,
             timeout_graceful_shutdown=5,
             server_header=False,
+            limit_concurrency=self._limit_concurrency,
             **kwargs,
         )
         self._server = _Server(config)

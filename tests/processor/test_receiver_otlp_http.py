@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
 
 from otel_llm import semconv
 from otel_llm_processor.component import (
@@ -339,6 +340,30 @@ async def test_full_queue_is_503_with_retry_after_then_sdk_retry_succeeds() -> N
         assert await sdk is SpanExportResult.SUCCESS
         exporter.shutdown()
     assert len(capture.traces) == 2
+
+
+async def test_max_connections_bounds_open_connections_with_503() -> None:
+    capture = Capture()
+    capture.gate = asyncio.Event()
+    data = encode_spans(make_spans()).SerializeToString()
+    headers = {"content-type": PB}
+    async with (
+        running(capture, http={"max_connections": 2}) as (receiver, _telemetry, base),
+        httpx.AsyncClient() as one,
+        httpx.AsyncClient() as two,
+    ):
+        first = asyncio.create_task(one.post(f"{base}/v1/traces", content=data, headers=headers))
+        deadline = time.monotonic() + 10
+        while receiver.intake.pending != (1, 2):  # the first connection is served, the second reaches the limit
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        refused = await two.post(f"{base}/v1/traces", content=data, headers=headers)
+        assert refused.status_code == 503
+        capture.gate.set()
+        assert (await first).status_code == 200
+    assert len(capture.traces) == 1
+    with pytest.raises(ValidationError, match="max_connections"):
+        Config.model_validate({"protocols": {"http": {"max_connections": 0}}})
 
 
 async def test_partial_success_in_json_and_protobuf() -> None:

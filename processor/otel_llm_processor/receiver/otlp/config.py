@@ -40,6 +40,10 @@ class GrpcConfig(_Strict):
 class HttpConfig(_Strict):
     endpoint: str = "127.0.0.1:4318"
     max_request_body_size: int = Field(default=16 * _MIB, gt=0, description="bytes, also after gunzip")
+    # Open connections (and requests in progress): a request on the connection that reaches it gets
+    # 503 from the HTTP server itself (uvicorn's limit_concurrency), so memory stays bounded by
+    # about max_connections x max_request_body_size.
+    max_connections: int = Field(default=1024, ge=1, le=100_000)
     tls: TlsConfig | None = None
 
     _endpoint = field_validator("endpoint")(_check_endpoint)

@@ -192,6 +192,7 @@ class HttpServer:
             name=name,
             cert_file=tls.cert_file if tls else None,
             key_file=tls.key_file if tls else None,
+            limit_concurrency=cfg.max_connections,
         )
 
     @property
