@@ -354,7 +354,10 @@ async def test_max_connections_bounds_open_connections_with_503() -> None:
     ):
         first = asyncio.create_task(one.post(f"{base}/v1/traces", content=data, headers=headers))
         deadline = time.monotonic() + 10
-        while receiver.intake.pending != (1, 2):  # the first connection is served, the second reaches the limit
+        while receiver.intake.pending != (
+            1,
+            2,
+        ):  # the first connection is served, the second reaches the limit
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         refused = await two.post(f"{base}/v1/traces", content=data, headers=headers)
