@@ -173,7 +173,9 @@ class PriceBook:
         if not model or (input_tokens is None and output_tokens is None):
             return None
         try:
-            price = self.lookup(provider, model)
+            price: Any = self._cache.get((provider, model), _MISS)
+            if price is _MISS:
+                price = self.lookup(provider, model)
             if price is None:
                 return None
             usd = price.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)

@@ -10,7 +10,7 @@ import enum
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
@@ -88,11 +88,12 @@ class Settings:
     redact: Redactor | None
     prices: PriceBook
     tokens: TokenCounter
+    # True when message content goes on spans (SPAN_ONLY or SPAN_AND_EVENT); derived, read per call.
+    capture_content: bool = field(init=False)
 
-    @property
-    def capture_content(self) -> bool:
-        """True when message content goes on spans (SPAN_ONLY or SPAN_AND_EVENT)."""
-        return self.content_mode in (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
+    def __post_init__(self) -> None:
+        capture = self.content_mode in (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
+        object.__setattr__(self, "capture_content", capture)
 
 
 def resolve_settings(

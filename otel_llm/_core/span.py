@@ -28,6 +28,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_llm import semconv
 from otel_llm._core import content
+from otel_llm._core.sdk_attributes import set_attributes
 from otel_llm._core.settings import Settings
 from otel_llm.context import current_attributes
 
@@ -54,6 +55,31 @@ _detach = otel_context.detach
 _get_current = otel_context.get_current
 _set_span_in_context = trace.set_span_in_context
 _perf_counter = time.perf_counter
+
+
+def _suppress_keys() -> tuple[str, str] | None:
+    """The two context keys ``is_instrumentation_enabled`` reads, when it reads exactly those."""
+    try:
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+        from opentelemetry.instrumentation import utils
+
+        keys = (_SUPPRESS_INSTRUMENTATION_KEY, utils._SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+        names = utils.is_instrumentation_enabled.__code__.co_names
+    except (ImportError, AttributeError):
+        return None
+    # Its body is ``not (get_value(KEY) or get_value(KEY_PLAIN))``; anything else: call it.
+    expected = (
+        "context",
+        "get_value",
+        "_SUPPRESS_INSTRUMENTATION_KEY",
+        "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN",
+    )
+    if names != expected or utils._SUPPRESS_INSTRUMENTATION_KEY is not keys[0]:
+        return None
+    return keys
+
+
+_SUPPRESS_KEYS = _suppress_keys()
 # Secrets that can appear inside provider error messages ("Incorrect API key provided: sk-...").
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+|api[_-]?key[=:]\s*\S+)", re.IGNORECASE)
 _MAX_DESCRIPTION = 512
@@ -74,7 +100,13 @@ class Usage:
 
 def should_instrument() -> bool:
     """False when instrumentation is suppressed or we are inside one of our own wrapped calls."""
-    return not _in_call_get() and is_instrumentation_enabled()
+    if _in_call_get():
+        return False
+    if _SUPPRESS_KEYS is None:
+        return is_instrumentation_enabled()
+    # is_instrumentation_enabled() with one read of the current context instead of two.
+    ctx = _get_current()
+    return not (ctx.get(_SUPPRESS_KEYS[0]) or ctx.get(_SUPPRESS_KEYS[1]))
 
 
 def error_type(exc: BaseException) -> str:
@@ -107,6 +139,7 @@ class LlmCall:
         "_recording",
         "_span_context",
         "_start",
+        "capture_content",
         "error_type",
         "operation",
         "provider",
@@ -139,7 +172,9 @@ class LlmCall:
         self.server_port = server_port
         self.usage: Usage | None = None
         self.error_type: str | None = None
-        self._recording = span.is_recording()
+        self._recording = recording = span.is_recording()
+        # True when content (messages) goes on this span: capture is on and the span records.
+        self.capture_content: bool = recording and settings.capture_content
         # Response attributes collected while the call runs, written with one set_attributes at end.
         self._attrs: dict[str, Any] = {}
         # The OTel contexts around the SDK call (see run / restore_context).
@@ -213,9 +248,15 @@ class LlmCall:
         response_id: str | None = None,
         response_model: str | None = None,
         finish_reasons: Sequence[str] | None = None,
+        usage: Usage | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
+        """The response's id, model and finish reasons; optionally also its usage
+        (:meth:`set_usage`) and further attributes (:meth:`set_many`), in one call."""
         if response_model:
             self.response_model = response_model
+        if usage is not None:
+            self.usage = usage
         if not self._recording:
             return
         attrs = self._attrs
@@ -224,7 +265,11 @@ class LlmCall:
         if response_model:
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
         if finish_reasons:
-            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = list(finish_reasons)
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(finish_reasons)
+        if attributes:
+            for key, value in attributes.items():
+                if value is not None:
+                    attrs[key] = value
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
@@ -234,10 +279,6 @@ class LlmCall:
         """Mark the arrival of the first stream chunk (time to first chunk); later calls are no-ops."""
         if self._first_chunk_at is None:
             self._first_chunk_at = _perf_counter()
-
-    @property
-    def capture_content(self) -> bool:
-        return self._recording and self.settings.capture_content
 
     def set_messages(self, key: str, messages: list[dict[str, Any]] | None) -> None:
         """Content attribute (gen_ai.input.messages, ...) only when capture is on."""
@@ -251,7 +292,7 @@ class LlmCall:
         """Write the attributes collected so far to the span now (the manual API's ``span``)."""
         if self._attrs and not self._ended:
             attrs, self._attrs = self._attrs, {}
-            self.span.set_attributes(attrs)
+            set_attributes(self.span, attrs)
 
     # -- failure and end ---------------------------------------------------------------------
     def fail(self, exc: BaseException, type_name: str | None = None) -> None:
@@ -287,16 +328,18 @@ class LlmCall:
         self._ended = True
         span = self.span
         try:
-            end = _perf_counter()
+            instruments = self.settings.instruments
+            end = _perf_counter() if instruments is not None else 0.0
             if self._recording:
                 attrs = self._attrs
-                if self.usage is not None:
-                    self._usage_attributes(attrs, self.usage)
+                usage = self.usage
+                if usage is not None:
+                    self._usage_attributes(attrs, usage)
                 if self._first_chunk_at is not None:
                     attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self._start
                 if attrs:
-                    span.set_attributes(attrs)
-            if self.settings.instruments is not None:
+                    set_attributes(span, attrs)
+            if instruments is not None:
                 self._record_metrics(end - self._start)
         except Exception:
             _log.debug("otel_llm: finishing span failed", exc_info=True)
@@ -304,14 +347,18 @@ class LlmCall:
             span.end()
 
     def _usage_attributes(self, attrs: dict[str, Any], usage: Usage) -> None:
-        if usage.input_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-        if usage.output_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-        if usage.cache_read_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
-        if usage.cache_creation_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_creation_tokens
+        input_tokens = usage.input_tokens
+        output_tokens = usage.output_tokens
+        cache_read = usage.cache_read_tokens
+        cache_creation = usage.cache_creation_tokens
+        if input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+        if cache_read is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
+        if cache_creation is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation
         if usage.reasoning_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         if usage.estimate_method is not None:
@@ -320,10 +367,10 @@ class LlmCall:
         cost = self.settings.prices.cost(
             self.provider,
             self.response_model or self.request_model,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_creation_tokens,
+            input_tokens,
+            output_tokens,
+            cache_read,
+            cache_creation,
         )
         if cost is not None:
             attrs[semconv.OTEL_LLM_COST_USD] = cost[0]
@@ -387,9 +434,13 @@ def start_call(
     if stream:
         attrs[semconv.GEN_AI_REQUEST_STREAM] = True
     if attributes:
-        for key, value in attributes.items():
-            if value is not None:
-                attrs[key] = value
+        # ``None in values()`` is true for any None (identity first): only then filter one by one.
+        if None in attributes.values():
+            for key, value in attributes.items():
+                if value is not None:
+                    attrs[key] = value
+        else:
+            attrs.update(attributes)
     scoped = current_attributes()
     if scoped:
         attrs.update(scoped)

@@ -15,10 +15,11 @@ to first chunk), and end the span once, whichever comes first: exhaustion, ``clo
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from otel_llm._core.span import LlmCall
@@ -29,6 +30,7 @@ except ImportError:  # wrapt 1.x
     from wrapt import ObjectProxy as _ObjectProxy
 
 __all__ = [
+    "BATCH",
     "AsyncManagerProxy",
     "AsyncStreamProxy",
     "StreamHandler",
@@ -41,6 +43,14 @@ _log = logging.getLogger(__name__)
 
 
 class StreamHandler(Protocol):
+    """Reads a stream's chunks and, at its end, fills the call.
+
+    The chunks reach the handler in batches: every :data:`BATCH` chunks and, at the end of the
+    stream, the rest, just before ``on_finish``. A handler defines ``on_chunk`` (one call per chunk
+    of a batch) and may define ``on_chunks(chunks)`` instead, which gets each batch as a list of
+    its own (one call per batch).
+    """
+
     def on_chunk(self, chunk: Any) -> None:
         """Called with each chunk the caller received (must not modify it)."""
 
@@ -48,29 +58,73 @@ class StreamHandler(Protocol):
         """Called once before the span ends: set response attributes and usage on ``call``."""
 
 
-class StreamState:
-    """Shared by a proxy and its finalizer; holds no reference to the proxy itself."""
+# Chunks held before they are handed to the handler (bounds the chunks a stream keeps alive).
+BATCH = 64
 
-    __slots__ = ("call", "done", "handler")
+
+class StreamState:
+    """One stream's state, shared by its proxies, their iterators and the finalizer (which is why
+    it holds no reference to a proxy). Chunks the caller pulled are appended to ``buffer`` and
+    handed to the handler by :meth:`flush`; the first one's arrival is recorded once."""
+
+    __slots__ = ("_on_chunks", "buffer", "call", "done", "handler", "next", "started")
 
     def __init__(self, call: LlmCall, handler: StreamHandler) -> None:
         self.call = call
         self.handler = handler
         self.done = False
+        self.started = False
+        self.buffer: list[Any] = []
+        # The wrapped iterator's bound __next__, set by the sync proxy (None: iter() on first pull).
+        self.next: Any = None
+        self._on_chunks: Callable[[list[Any]], None] | None = getattr(handler, "on_chunks", None)
 
     def chunk(self, chunk: Any) -> None:
         """One chunk (for proxies of other shapes; the stream proxies below inline this)."""
         if self.done:
             return
+        if not self.started:
+            self.first()
+        buffer = self.buffer
+        buffer.append(chunk)
+        if len(buffer) >= BATCH:
+            self.flush()
+
+    def first(self) -> None:
+        """The first chunk arrived (time to first chunk)."""
+        self.started = True
         try:
             self.call.first_chunk()
-            self.handler.on_chunk(chunk)
         except Exception:
             _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+
+    def flush(self) -> None:
+        """Hand the buffered chunks to the handler (dropped once the span has ended)."""
+        buffer = self.buffer
+        if not buffer:
+            return
+        chunks = buffer.copy()
+        buffer.clear()
+        if self.done:
+            return
+        on_chunks = self._on_chunks
+        if on_chunks is not None:
+            try:
+                on_chunks(chunks)
+            except Exception:
+                _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+            return
+        on_chunk = self.handler.on_chunk
+        for chunk in chunks:
+            try:
+                on_chunk(chunk)
+            except Exception:
+                _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
 
     def finish(self, error: BaseException | None = None) -> None:
         if self.done:
             return
+        self.flush()
         self.done = True
         call = self.call
         try:
@@ -85,87 +139,128 @@ class StreamState:
         except Exception:
             _log.debug("otel_llm: restoring the context failed", exc_info=True)
 
+    def collected(self, ref: weakref.ref[Any]) -> None:
+        """The proxy was garbage-collected (the app abandoned the stream): end the span."""
+        _FINALIZERS.discard(ref)
+        if _exiting:
+            return
+        try:
+            self.finish()
+        except Exception:
+            _log.debug("otel_llm: ending an abandoned stream failed", exc_info=True)
+
+    def pull(self, wrapped: Any) -> Any:
+        """The next chunk of the sync iterator ``wrapped`` (one step of :func:`_iterate`)."""
+        try:
+            pull = self.next
+            if pull is None:
+                pull = self.next = iter(wrapped).__next__
+            chunk = pull()
+        except StopIteration:
+            self.finish()
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        if not self.started:
+            self.first()
+        buffer = self.buffer
+        buffer.append(chunk)
+        if len(buffer) >= BATCH:
+            self.flush()
+        return chunk
+
+
+# The weak references whose callbacks end the span of an abandoned stream, one per live proxy: held
+# here (as ``weakref.finalize`` holds its own) so the callback runs even when the proxy dies in a
+# reference cycle together with its state. Like ``finalize(..., atexit=False)``, nothing runs once
+# the interpreter is exiting. A set and a plain weakref cost a tenth of a ``weakref.finalize``.
+_FINALIZERS: set[weakref.ref[Any]] = set()
+_exiting = False
+
+
+def _at_exit() -> None:
+    global _exiting
+    _exiting = True
+
+
+atexit.register(_at_exit)
+
 
 def _finalizer(proxy: Any, state: StreamState) -> None:
-    fin = weakref.finalize(proxy, state.finish)
-    fin.atexit = False
+    _FINALIZERS.add(weakref.ref(proxy, state.collected))
 
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-# The per-chunk path is kept minimal. Reading an attribute of a wrapt proxy costs several times a
-# plain slot read, so the proxy's __next__ reads exactly one (the pump's bound ``pull``) and the
-# pump, a small slotted object holding the iterator's bound ``__next__`` and the handler's bound
-# ``on_chunk``, does the rest. The first chunk's time is taken once; attributes, usage and cost
-# wait for the end of the stream. A chunk arriving after the span ended only reaches the handler,
-# which is no longer read. The pump holds no reference to the proxy (the finalizer needs that).
+# The per-chunk path is kept minimal. ``iter(proxy)`` is a generator (as ``iter()`` of the SDK's
+# own Stream is): per chunk it resumes, pulls from the wrapped iterator, appends the chunk to the
+# buffer and yields it, with no method call on the proxy (reading an attribute of a wrapt proxy
+# costs as much as a function call) and none on the handler (it gets the chunks in batches).
+# ``next(proxy)`` does the same through ``StreamState.pull``. Attributes, usage and cost wait for
+# the end of the stream.
 
 
-class _SyncPump:
-    __slots__ = ("next", "on_chunk", "started", "state", "wrapped")
-
-    def __init__(self, wrapped: Any, state: StreamState) -> None:
-        self.wrapped = wrapped
-        self.state = state
-        self.on_chunk = state.handler.on_chunk
-        # Bound __next__ of an iterator; None for a mere iterable (iter() on the first pull).
-        self.next: Any = wrapped.__next__ if hasattr(type(wrapped), "__next__") else None
-        self.started = False
-
-    def pull(self) -> Any:
+def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
+    """``iter(proxy)``. It holds the proxy, so an app iterating the proxy it never named
+    (``for chunk in client.chat.completions.create(stream=True)``) keeps the proxy, and so its
+    span, alive until it stops iterating; dropping it (an abandoned loop) ends nothing itself."""
+    pull = state.next
+    if pull is None:
         try:
-            pull = self.next
-            if pull is None:
-                pull = self.next = iter(self.wrapped).__next__
+            pull = state.next = iter(proxy.__wrapped__).__next__
+        except BaseException as exc:
+            state.finish(exc)
+            raise
+    buffer = state.buffer
+    append = buffer.append
+    while True:
+        try:
             chunk = pull()
         except StopIteration:
-            self.state.finish()
-            raise
+            state.finish()
+            return
         except BaseException as exc:
-            self.state.finish(exc)
+            state.finish(exc)
             raise
-        try:
-            if not self.started:
-                self.started = True
-                self.state.call.first_chunk()
-            self.on_chunk(chunk)
-        except Exception:
-            _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
-        return chunk
+        if not state.started:
+            state.first()
+        append(chunk)
+        if len(buffer) >= BATCH:
+            state.flush()
+        yield chunk
 
 
 class _AsyncPump:
-    __slots__ = ("next", "on_chunk", "started", "state", "wrapped")
+    __slots__ = ("next", "state", "wrapped")
 
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         self.wrapped = wrapped
         self.state = state
-        self.on_chunk = state.handler.on_chunk
         # Bound __anext__ of an async iterator; None for a mere async iterable (__aiter__ first).
         self.next: Any = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else None
-        self.started = False
 
     async def pull(self) -> Any:
+        state = self.state
         try:
             pull = self.next
             if pull is None:
                 pull = self.next = self.wrapped.__aiter__().__anext__
             chunk = await pull()
         except StopAsyncIteration:
-            self.state.finish()
+            state.finish()
             raise
         except BaseException as exc:
-            self.state.finish(exc)
+            state.finish(exc)
             raise
-        try:
-            if not self.started:
-                self.started = True
-                self.state.call.first_chunk()
-            self.on_chunk(chunk)
-        except Exception:
-            _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+        if not state.started:
+            state.first()
+        buffer = state.buffer
+        buffer.append(chunk)
+        if len(buffer) >= BATCH:
+            state.flush()
         return chunk
 
 
@@ -173,14 +268,15 @@ class SyncStreamProxy(_ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_pull = _SyncPump(wrapped, state).pull
+        if hasattr(type(wrapped), "__next__"):
+            state.next = wrapped.__next__
         _finalizer(self, state)
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return _iterate(self, self._self_state)
 
     def __next__(self) -> Any:
-        return self._self_pull()
+        return self._self_state.pull(self.__wrapped__)
 
     def close(self) -> Any:
         try:

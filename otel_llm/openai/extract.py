@@ -150,36 +150,59 @@ _CHAT_FLOATS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Every request key chat_request_attributes reads: only those present in a call are looked at.
+_CHAT_REQUEST_KEYS = frozenset(
+    (
+        "max_completion_tokens",
+        "max_tokens",
+        *(key for key, _ in _CHAT_FLOATS),
+        "seed",
+        "response_format",
+        "stop",
+        "n",
+        "service_tier",
+    )
+)
+
+
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Request attributes of a chat call (only those with a value)."""
-    get = kwargs.get
     attrs: dict[str, Any] = {}
-    max_tokens = _int(get("max_completion_tokens")) or _int(get("max_tokens"))
-    if max_tokens is not None:
-        attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    present = _CHAT_REQUEST_KEYS.intersection(kwargs)
+    if not present:
+        return attrs
+    get = kwargs.get
+    if "max_completion_tokens" in present or "max_tokens" in present:
+        max_tokens = _int(get("max_completion_tokens")) or _int(get("max_tokens"))
+        if max_tokens is not None:
+            attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     for key, name in _CHAT_FLOATS:
-        number = _float(get(key))
-        if number is not None:
-            attrs[name] = number
-    seed = _int(get("seed"))
-    if seed is not None:
-        attrs[semconv.GEN_AI_REQUEST_SEED] = seed
-    response_format = get("response_format")
-    if response_format is not None:
-        output_type = _output_type(response_format)
+        if key in present:
+            number = _float(get(key))
+            if number is not None:
+                attrs[name] = number
+    if "seed" in present:
+        seed = _int(get("seed"))
+        if seed is not None:
+            attrs[semconv.GEN_AI_REQUEST_SEED] = seed
+    if "response_format" in present:
+        output_type = _output_type(get("response_format"))
         if output_type is not None:
             attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
-    stop = given(get("stop"))
-    if isinstance(stop, str):
-        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    n = _int(get("n"))
-    if n is not None and n != 1:
-        attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    tier = given(get("service_tier"))
-    if isinstance(tier, str):
-        attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+    if "stop" in present:
+        stop = given(get("stop"))
+        if isinstance(stop, str):
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+        elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    if "n" in present:
+        n = _int(get("n"))
+        if n is not None and n != 1:
+            attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    if "service_tier" in present:
+        tier = given(get("service_tier"))
+        if isinstance(tier, str):
+            attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     return attrs
 
 
@@ -192,22 +215,48 @@ def _details(obj: Any, name: str, field: str) -> int | None:
 def chat_usage(usage: Any) -> Usage | None:
     if usage is None:
         return None
+    try:  # a CompletionUsage: plain attribute reads
+        prompt = usage.prompt_tokens
+        completion = usage.completion_tokens
+        prompt_details = usage.prompt_tokens_details
+        completion_details = usage.completion_tokens_details
+        cached = None if prompt_details is None else prompt_details.cached_tokens
+        reasoning = None if completion_details is None else completion_details.reasoning_tokens
+    except AttributeError:  # another shape: every field optional
+        return Usage(
+            getattr(usage, "prompt_tokens", None),
+            getattr(usage, "completion_tokens", None),
+            _details(usage, "prompt_tokens_details", "cached_tokens"),
+            None,
+            _details(usage, "completion_tokens_details", "reasoning_tokens"),
+        )
     return Usage(
-        input_tokens=getattr(usage, "prompt_tokens", None),
-        output_tokens=getattr(usage, "completion_tokens", None),
-        cache_read_tokens=_details(usage, "prompt_tokens_details", "cached_tokens"),
-        reasoning_tokens=_details(usage, "completion_tokens_details", "reasoning_tokens"),
+        prompt,
+        completion,
+        cached if isinstance(cached, int) else None,
+        None,
+        reasoning if isinstance(reasoning, int) else None,
     )
 
 
 def chat_response(response: Any) -> tuple[dict[str, Any], list[str], Usage | None]:
     """(extra attributes, finish reasons, usage) of a ChatCompletion."""
-    reasons = [c.finish_reason for c in getattr(response, "choices", None) or () if c.finish_reason]
-    attrs = {
-        semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: getattr(response, "system_fingerprint", None),
-        semconv.OPENAI_RESPONSE_SERVICE_TIER: getattr(response, "service_tier", None),
-    }
-    return attrs, reasons, chat_usage(getattr(response, "usage", None))
+    try:  # a ChatCompletion: plain attribute reads
+        choices = response.choices
+        attrs = {
+            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: response.system_fingerprint,
+            semconv.OPENAI_RESPONSE_SERVICE_TIER: response.service_tier,
+        }
+        usage = response.usage
+    except AttributeError:  # another shape: every field optional
+        choices = getattr(response, "choices", None)
+        attrs = {
+            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: getattr(response, "system_fingerprint", None),
+            semconv.OPENAI_RESPONSE_SERVICE_TIER: getattr(response, "service_tier", None),
+        }
+        usage = getattr(response, "usage", None)
+    reasons = [c.finish_reason for c in choices or () if c.finish_reason]
+    return attrs, reasons, chat_usage(usage)
 
 
 def _text_of(value: Any) -> str | None:

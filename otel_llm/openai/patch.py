@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from otel_llm import semconv
@@ -44,27 +45,21 @@ class Operation:
 
 def _chat_response(call: LlmCall, response: Any) -> None:
     attrs, reasons, usage = extract.chat_response(response)
-    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
-    call.set_many(attrs)
-    call.set_usage(usage)
+    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs)
     if call.capture_content:
         call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.chat_output_messages(response))
 
 
 def _responses_response(call: LlmCall, response: Any) -> None:
     attrs, reasons, usage = extract.responses_response(response)
-    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
-    call.set_many(attrs)
-    call.set_usage(usage)
+    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs)
     if call.capture_content:
         call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.responses_output_messages(response))
 
 
 def _embeddings_response(call: LlmCall, response: Any) -> None:
     attrs, usage = extract.embeddings_response(response)
-    call.set_response(None, getattr(response, "model", None))
-    call.set_many(attrs)
-    call.set_usage(usage)
+    call.set_response(None, getattr(response, "model", None), None, usage, attrs)
 
 
 CHAT = Operation(
@@ -111,7 +106,7 @@ def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], 
 
 def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str, Any]) -> LlmCall:
     provider, address, port = extract.endpoint(instance)
-    model = extract.given(kwargs.get("model"))
+    model = kwargs.get("model")  # the SDK's NOT_GIVEN / omit sentinels are no str
     call = start_call(
         settings,
         operation=op.name,
@@ -119,7 +114,7 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
         request_model=model if isinstance(model, str) else None,
         server_address=address,
         server_port=port,
-        stream=extract.given(kwargs.get("stream")) is True,
+        stream=kwargs.get("stream") is True,
         attributes=op.request(kwargs),
     )
     if op.input_messages is not None and call.capture_content:
@@ -127,37 +122,33 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
     return call
 
 
-def _result_handler(
-    op: Operation, kwargs: Mapping[str, Any], is_async: bool
-) -> Callable[[LlmCall, Any], Any]:
+def _on_result(op: Operation, kwargs: Mapping[str, Any], is_async: bool, call: LlmCall, result: Any) -> Any:
+    """Fill and end the call from the SDK's result; return what the app gets (``functools.partial``
+    binds the first three arguments per call: cheaper than a closure)."""
     sync_streams, async_streams, legacy, lazy = _TYPES
-
-    def on_result(call: LlmCall, result: Any) -> Any:
-        stream_handler = op.stream_handler
-        if stream_handler is not None:
-            if isinstance(result, sync_streams):
-                return SyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
-            if isinstance(result, async_streams):
-                return AsyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
-        parsed: Any = result
-        if legacy and isinstance(result, legacy):
-            # with_raw_response: the SDK caches parse(), so the app gets this very object later.
-            raw: Any = result
-            parsed = None if getattr(raw, "_stream", False) else raw.parse()
-        elif lazy and isinstance(result, lazy):
-            parsed = None  # with_streaming_response: the body is the app's to read
-        elif stream_handler is not None and kwargs.get("stream") is True:
-            # A stream another instrumentation wrapped in its own object (contrib's
-            # ChatStreamWrapper is no openai.Stream): proxy whatever iterates like one.
-            proxy = _iterating_proxy(result, is_async)
-            if proxy is not None:
-                return proxy(result, StreamState(call, stream_handler(kwargs)))
-        if parsed is not None:
-            op.response(call, parsed)
-        call.end()
-        return result
-
-    return on_result
+    stream_handler = op.stream_handler
+    if stream_handler is not None:
+        if isinstance(result, sync_streams):
+            return SyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
+        if isinstance(result, async_streams):
+            return AsyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
+    parsed: Any = result
+    if legacy and isinstance(result, legacy):
+        # with_raw_response: the SDK caches parse(), so the app gets this very object later.
+        raw: Any = result
+        parsed = None if getattr(raw, "_stream", False) else raw.parse()
+    elif lazy and isinstance(result, lazy):
+        parsed = None  # with_streaming_response: the body is the app's to read
+    elif stream_handler is not None and kwargs.get("stream") is True:
+        # A stream another instrumentation wrapped in its own object (contrib's
+        # ChatStreamWrapper is no openai.Stream): proxy whatever iterates like one.
+        proxy = _iterating_proxy(result, is_async)
+        if proxy is not None:
+            return proxy(result, StreamState(call, stream_handler(kwargs)))
+    if parsed is not None:
+        op.response(call, parsed)
+    call.end()
+    return result
 
 
 def _iterating_proxy(result: Any, is_async: bool) -> type[SyncStreamProxy] | type[AsyncStreamProxy] | None:
@@ -192,7 +183,7 @@ def sync_wrapper(op: Operation) -> Callable[[Settings], Any]:
                 return wrapped(*args, **kwargs)
             try:
                 call = _start(settings, op, instance, kwargs)
-                on_result = _result_handler(op, kwargs, False)
+                on_result = partial(_on_result, op, kwargs, False)
             except Exception:
                 _log.debug("otel_llm: starting the span failed", exc_info=True)
                 return wrapped(*args, **kwargs)
@@ -212,7 +203,7 @@ def async_wrapper(op: Operation) -> Callable[[Settings], Any]:
                 return await wrapped(*args, **kwargs)
             try:
                 call = _start(settings, op, instance, kwargs)
-                on_result = _result_handler(op, kwargs, True)
+                on_result = partial(_on_result, op, kwargs, True)
             except Exception:
                 _log.debug("otel_llm: starting the span failed", exc_info=True)
                 return await wrapped(*args, **kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 from otel_llm import semconv
 from otel_llm._core import content
 from otel_llm._core.span import LlmCall, Usage
+from otel_llm._core.stream import BATCH
 from otel_llm.openai import extract
 
 __all__ = ["ChatStreamHandler", "ResponsesStreamHandler"]
@@ -16,8 +17,9 @@ __all__ = ["ChatStreamHandler", "ResponsesStreamHandler"]
 _log = logging.getLogger(__name__)
 
 _MAX_TEXT = 1 << 20  # characters kept per stream for estimates and content capture
-# Chunks kept before they are folded into the accumulators (bounds the memory held per stream).
-_FOLD_EVERY = 64
+# Chunks kept before they are folded into the accumulators (bounds the memory held per stream); the
+# core hands chunks over in batches of the same size, so a batch is folded as it arrives.
+_FOLD_EVERY = BATCH
 
 
 class _Choice:
@@ -65,6 +67,16 @@ class ChatStreamHandler:
     def on_chunk(self, chunk: Any) -> None:
         pending = self.pending
         pending.append(chunk)
+        if len(pending) >= _FOLD_EVERY:
+            self._fold_pending()
+
+    def on_chunks(self, chunks: list[Any]) -> None:
+        """A batch from the core's stream proxy (``BATCH`` chunks, or the rest at the end)."""
+        pending = self.pending
+        if pending:
+            pending.extend(chunks)
+        else:
+            self.pending = pending = chunks
         if len(pending) >= _FOLD_EVERY:
             self._fold_pending()
 
@@ -209,17 +221,19 @@ class ChatStreamHandler:
             self._fold_pending()
         ordered = [self.choices[i] for i in sorted(self.choices)]
         reasons = [c.finish_reason for c in ordered if c.finish_reason]
-        call.set_response(self.response_id, self.model, reasons)
-        call.set_many(
-            {
-                semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
-                semconv.OPENAI_RESPONSE_SERVICE_TIER: self.service_tier,
-            }
-        )
         usage = extract.chat_usage(self.usage)
         if usage is None and self.response_id is not None:
             usage = self._estimate(call)
-        call.set_usage(usage)
+        call.set_response(
+            self.response_id,
+            self.model,
+            reasons,
+            usage,
+            {
+                semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
+                semconv.OPENAI_RESPONSE_SERVICE_TIER: self.service_tier,
+            },
+        )
         if call.capture_content and ordered:
             call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, [self._message(c) for c in ordered])
 

@@ -1,0 +1,136 @@
+"""Set attributes on a span: on the OpenTelemetry SDK's own span, without re-validating ours.
+
+``Span.set_attributes`` of the SDK cleans every value (a chain of ``isinstance`` checks, a copy
+of the mapping, one lock per key): about 7k instructions per attribute, more than everything else
+this package does per attribute. The values written here are already clean: ``str``, ``int``,
+``float``, ``bool`` and tuples of those. :func:`set_attributes` therefore inserts them straight
+into the SDK span's attribute dict, under the same two locks and with the same result as the
+public method, but only when that is exactly equivalent:
+
+- the span is exactly the SDK's ``_Span`` (no subclass), whose ``set_attributes`` is the one
+  inspected at import, and it has not ended;
+- its attributes are exactly a ``BoundedAttributes`` (mutable) with no value-length limit
+  (``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` / ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` /
+  ``SpanLimits`` unset) and room for every new key under its count limit (nothing is evicted);
+- every key is a non-empty ``str`` and every value is ``None``, ``bool``, ``int``, ``float``,
+  ``str``, ``bytes`` (exact types) or a ``list``/``tuple`` of those (stored as a tuple, as the
+  SDK does).
+
+Anything else (another span type, a proxy tracer's non-recording span, limits, an odd value, an
+SDK whose layout differs from the one probed at import) goes through the public
+``span.set_attributes``. The probe runs once, at import: it checks the SDK's classes have the
+fields used here and that the direct insert gives the same mapping as the SDK's own path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["fast_path_available", "set_attributes"]
+
+_log = logging.getLogger(__name__)
+
+_SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
+
+
+def _public(span: Any, attributes: Mapping[str, Any]) -> None:
+    span.set_attributes(attributes)
+
+
+def _clean(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """What the SDK would store (``attributes`` itself when nothing changes), or None when any key
+    or value needs the SDK's cleaning."""
+    if "" in attributes:
+        return None
+    scalars = _SCALARS
+    lists: list[str] | None = None
+    for key, value in attributes.items():
+        if type(key) is not str:
+            return None
+        kind = type(value)
+        if kind in scalars:
+            continue
+        if (kind is not tuple and kind is not list) or not scalars.issuperset(map(type, value)):
+            return None
+        if kind is list:
+            if lists is None:
+                lists = []
+            lists.append(key)
+    if lists is None:
+        return attributes
+    out = dict(attributes)
+    for key in lists:
+        out[key] = tuple(out[key])
+    return out
+
+
+def _build() -> tuple[Callable[[Any, Mapping[str, Any]], None], bool]:
+    try:
+        from opentelemetry.attributes import BoundedAttributes
+        from opentelemetry.sdk.trace import _Span
+    except ImportError:
+        return _public, False
+    sdk_set_attributes = _Span.set_attributes
+
+    def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
+        if type(span) is not _Span or _Span.set_attributes is not sdk_set_attributes:
+            span.set_attributes(attributes)
+            return
+        try:
+            bounded: Any = span._attributes
+            if (
+                type(bounded) is not BoundedAttributes
+                or bounded.max_value_len is not None
+                or (bounded.maxlen is not None and len(bounded._dict) + len(attributes) > bounded.maxlen)
+            ):
+                cleaned = None
+            else:
+                cleaned = _clean(attributes)
+            if cleaned is not None:
+                with span._lock:
+                    if span._end_time is None:
+                        with bounded._lock:
+                            if not bounded._immutable:
+                                stored = bounded._dict
+                                if stored.keys().isdisjoint(cleaned):
+                                    stored.update(cleaned)
+                                else:
+                                    for key, value in cleaned.items():
+                                        stored.pop(key, None)
+                                        stored[key] = value
+                                return
+        except AttributeError:  # a layout we did not probe: the public method decides
+            pass
+        span.set_attributes(attributes)
+
+    if not _probe(BoundedAttributes):
+        return _public, False
+    return set_attributes, True
+
+
+def _probe(bounded_type: Any) -> bool:
+    """The direct insert and the SDK's ``_set_items`` store the same mapping (keys, order, types)."""
+    sample = {"a.str": "x", "a.int": 3, "a.float": 0.5, "a.bool": True, "a.list": ["stop", "length"]}
+    try:
+        slow = bounded_type(128, {"a.int": 1, "b.keep": "y"}, immutable=False)
+        fast = bounded_type(128, {"a.int": 1, "b.keep": "y"}, immutable=False)
+        slow._set_items(sample)
+        cleaned = _clean(sample)
+        if cleaned is None or fast.max_value_len is not None or fast._immutable:
+            return False
+        with fast._lock:
+            stored = fast._dict
+            for key, value in cleaned.items():
+                stored.pop(key, None)
+                stored[key] = value
+        same = list(slow.items()) == list(fast.items()) and slow.dropped == fast.dropped == 0
+        return same and [type(v) for v in slow.values()] == [type(v) for v in fast.values()]
+    except Exception:
+        _log.debug("otel_llm: SDK attribute layout not recognised; using Span.set_attributes", exc_info=True)
+        return False
+
+
+set_attributes, fast_path_available = _build()
+"""``set_attributes(span, attributes)``: same result as ``span.set_attributes(attributes)``."""
