@@ -80,6 +80,7 @@ from otel_llm_processor.model.dialects import (
     S_TTFT,
     S_USER,
 )
+from otel_llm_processor.model.spanscan import plain_value
 
 __all__ = [
     "LlmCall",
@@ -190,7 +191,8 @@ def make_call(row: Row) -> LlmCall:
 def slots_of(attributes: Any) -> list[Any] | None:
     """The slots (:data:`~otel_llm_processor.model.dialects.SLOTS`) of a span's ``KeyValue`` list.
 
-    Values are plain Python values (:func:`plain_value`). ``None`` when no attribute is known. A
+    Values are plain Python values (:func:`~otel_llm_processor.model.spanscan.plain_value`, the
+    conversion both span scanners use). ``None`` when no attribute is known. A
     repeated key keeps its last value.
     """
     f: list[Any] | None = None
@@ -201,30 +203,6 @@ def slots_of(attributes: Any) -> list[Any] | None:
                 f = [None] * _N
             f[slot] = plain_value(kv.value)
     return f
-
-
-def plain_value(v: Any) -> Any:
-    """An OTLP ``AnyValue`` as a plain value: str, bool, int, float, bytes, a tuple of those, or ``None``.
-
-    ``None`` for an empty value, a key/value list and a string-table index; inside an array,
-    ``None`` for a nested array or list. The native span scanner (:mod:`otel_llm_processor.model.spanscan`) converts the same way.
-    """
-    kind = v.WhichOneof("value")
-    if kind is None or kind in _NOT_PLAIN:
-        return None
-    if kind == "array_value":
-        return tuple(_element(x) for x in v.array_value.values)
-    return getattr(v, kind)
-
-
-def _element(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind is None or kind in _NOT_PLAIN or kind == "array_value":
-        return None
-    return getattr(v, kind)
-
-
-_NOT_PLAIN = frozenset({"kvlist_value", "string_value_strindex"})  # strindex: a profiles-only reference
 
 
 def resolve_span(span: Any, service: str, f: list[Any] | None = None) -> Row | None:

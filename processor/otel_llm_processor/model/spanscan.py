@@ -36,7 +36,16 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-__all__ = ["NATIVE", "PURE_PYTHON_ENV", "NativeScanner", "PyScanner", "ScanResult", "Scanner", "make_scanner"]
+__all__ = [
+    "NATIVE",
+    "PURE_PYTHON_ENV",
+    "NativeScanner",
+    "PyScanner",
+    "ScanResult",
+    "Scanner",
+    "make_scanner",
+    "plain_value",
+]
 
 PURE_PYTHON_ENV = "OTEL_LLM_PROCESSOR_PURE_PYTHON"
 
@@ -70,9 +79,11 @@ def _scalar(value: Any) -> Any:
 
 
 def _attribute(kv: Any) -> Any:
-    if not kv.HasField("value"):
-        return None
-    value = kv.value
+    return plain_value(kv.value) if kv.HasField("value") else None
+
+
+def plain_value(value: Any) -> Any:
+    """An OTLP ``AnyValue`` as the plain value both scanners give (see the module docstring)."""
     kind = value.WhichOneof("value")
     if kind == "array_value":
         return tuple(_scalar(element) for element in value.array_value.values)
