@@ -354,7 +354,10 @@ def processor_main(
 ) -> None:
     from otel_llm_processor.component import ComponentKind
     from otel_llm_processor.config import load_config_text
+    from otel_llm_processor.runtime import tune_gc
     from otel_llm_processor.service import Service
+
+    tune_gc()  # as ``otel-llm-processor run`` does
 
     async def run() -> None:
         with tempfile.TemporaryDirectory(prefix="otel-llm-bench-") as data_dir:

@@ -49,8 +49,10 @@ def _run(path: str | None) -> int:
         return 1
     level = config.service.telemetry.logs.level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from otel_llm_processor.runtime import tune_gc
     from otel_llm_processor.service import Service, StartError
 
+    tune_gc()
     try:
         asyncio.run(Service(config).run())
     except StartError as exc:

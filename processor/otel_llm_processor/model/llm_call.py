@@ -393,7 +393,11 @@ def resolve(
     v = f[S_FINISH_REASONS]
     if v is not None:
         if v.__class__ is tuple:
-            finish_reasons = tuple(x if x.__class__ is str else "" for x in v)
+            finish_reasons = v  # usually all str: then the tuple itself
+            for x in v:
+                if x.__class__ is not str:
+                    finish_reasons = tuple(x if x.__class__ is str else "" for x in v)
+                    break
         else:
             finish_reasons = (v,) if v and v.__class__ is str else ()
     else:

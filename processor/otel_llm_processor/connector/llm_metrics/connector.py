@@ -116,7 +116,7 @@ class LlmMetricsConnector:
         self._started = True
         host.services.setdefault(SERVICE_NAME, self)
         if self._pool is not None:
-            self._pool.start()
+            await self._pool.start()
         self._last_flush = self._clock()
         self._task = asyncio.create_task(self._flush_loop(), name=f"{self._id} flush")
 
