@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["fast_path_available", "set_attributes"]
+__all__ = ["fast_path_available", "set_attributes", "start_span"]
 
 _log = logging.getLogger(__name__)
 
@@ -134,3 +134,113 @@ def _probe(bounded_type: Any) -> bool:
 
 set_attributes, fast_path_available = _build()
 """``set_attributes(span, attributes)``: same result as ``span.set_attributes(attributes)``."""
+
+
+# ---- starting a span ---------------------------------------------------------------------------
+# ``Tracer.start_span(name, attributes=...)`` cleans every start attribute as well (a
+# ``BoundedAttributes`` built key by key). Only two things can see those attributes before the
+# span is returned: the sampler (``should_sample``) and the span processors' ``on_start``. When
+# both are SDK built-ins that ignore them (the default ``ParentBased(ALWAYS_ON)`` or any
+# ratio/static sampler; ``BatchSpanProcessor``/``SimpleSpanProcessor``, whose ``on_start`` does
+# nothing), starting the span bare and inserting the attributes right after gives the same span.
+# Anything else (a custom sampler or processor, a proxy tracer, another SDK) gets the attributes at
+# start, as usual.
+def _noop_on_start(self: Any, span: Any, parent_context: Any = None) -> None:
+    pass
+
+
+def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], Any]:
+    def plain(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> Any:
+        return tracer.start_span(name, kind=kind, attributes=attributes)
+
+    if not fast_path_available:
+        return plain
+    try:
+        from opentelemetry.sdk.trace import (
+            ConcurrentMultiSpanProcessor,
+            SynchronousMultiSpanProcessor,
+            Tracer,
+            sampling,
+        )
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    except ImportError:
+        return plain
+    noop = _noop_on_start.__code__
+    quiet: dict[type, Any] = {}
+    processor_cls: Any
+    for processor_cls in (BatchSpanProcessor, SimpleSpanProcessor):
+        code = getattr(getattr(processor_cls, "on_start", None), "__code__", None)
+        if code is not None and code.co_code == noop.co_code and code.co_argcount == noop.co_argcount:
+            quiet[processor_cls] = processor_cls.on_start
+    plain_samplers: dict[type, Any] = {}
+    parent_based: dict[type, Any] = {}
+    for names, known in (
+        (("StaticSampler", "TraceIdRatioBased"), plain_samplers),
+        (("ParentBased", "ParentBasedTraceIdRatio"), parent_based),
+    ):
+        for name in names:
+            sampler_cls: Any = getattr(sampling, name, None)
+            if sampler_cls is not None:
+                known[sampler_cls] = sampler_cls.should_sample
+    delegates = (
+        "_root",
+        "_remote_parent_sampled",
+        "_remote_parent_not_sampled",
+        "_local_parent_sampled",
+        "_local_parent_not_sampled",
+    )
+    multis = (SynchronousMultiSpanProcessor, ConcurrentMultiSpanProcessor)
+
+    def blind_sampler(sampler: Any) -> bool:
+        cls = type(sampler)
+        if plain_samplers.get(cls, _MISSING) is cls.should_sample:
+            return True
+        if parent_based.get(cls, _MISSING) is not cls.should_sample:
+            return False
+        try:
+            inner = [getattr(sampler, n) for n in delegates]
+        except AttributeError:
+            return False
+        return all(type(d) in plain_samplers and blind_sampler(d) for d in inner)
+
+    def blind_processors(processor: Any) -> bool:
+        if type(processor) not in multis:
+            return False
+        procs = getattr(processor, "_span_processors", None)
+        if type(procs) is not tuple:
+            return False
+        return all(quiet.get(type(p), _MISSING) is type(p).on_start for p in procs)
+
+    # The verdict for the last (sampler, processor tuple) seen: both are replaced, never mutated,
+    # when the provider changes (add_span_processor builds a new tuple).
+    last: list[Any] = [None, None, False]
+
+    def start_span(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> Any:
+        if type(tracer) is not Tracer:
+            return tracer.start_span(name, kind=kind, attributes=attributes)
+        sampler = tracer.sampler
+        processor = tracer.span_processor
+        procs = getattr(processor, "_span_processors", None)
+        if sampler is last[0] and procs is last[1] and procs is not None:
+            blind = last[2]
+        else:
+            try:
+                blind = blind_sampler(sampler) and blind_processors(processor)
+            except Exception:
+                blind = False
+            last[:] = [sampler, procs, blind]
+        if not blind:
+            return tracer.start_span(name, kind=kind, attributes=attributes)
+        span = tracer.start_span(name, kind=kind)
+        if attributes:
+            set_attributes(span, attributes)
+        return span
+
+    return start_span
+
+
+_MISSING = object()
+start_span = _build_start()
+"""``start_span(tracer, name, kind, attributes)``: the span ``tracer.start_span(name, kind=kind,
+attributes=attributes)`` gives, without the SDK re-cleaning our attributes when nothing can see
+the difference."""

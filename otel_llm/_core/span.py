@@ -28,7 +28,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_llm import semconv
 from otel_llm._core import content
-from otel_llm._core.sdk_attributes import set_attributes
+from otel_llm._core.sdk_attributes import set_attributes, start_span
 from otel_llm._core.settings import Settings
 from otel_llm.context import current_attributes
 
@@ -445,7 +445,7 @@ def start_call(
     if scoped:
         attrs.update(scoped)
     name = f"{operation} {request_model}" if request_model else operation
-    span = settings.tracer.start_span(name, kind=_CLIENT, attributes=attrs)
+    span = start_span(settings.tracer, name, _CLIENT, attrs)
     return LlmCall(settings, span, operation, provider, request_model, server_address, server_port)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "chat_output_messages",
     "chat_request_attributes",
     "chat_response",
+    "choice_count",
     "embeddings_request_attributes",
     "embeddings_response",
     "endpoint",
@@ -204,6 +205,16 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(tier, str):
             attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     return attrs
+
+
+def choice_count(kwargs: Mapping[str, Any]) -> int | None:
+    """The number of choices a chat request asks for (``n``, default 1); None when ``n`` is not
+    a positive int."""
+    n = kwargs.get("n")
+    if n is None or given(n) is None:
+        return 1
+    n = _int(n)
+    return n if n is not None and n > 0 else None
 
 
 def _details(obj: Any, name: str, field: str) -> int | None:

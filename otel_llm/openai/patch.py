@@ -67,7 +67,7 @@ CHAT = Operation(
     request=extract.chat_request_attributes,
     response=_chat_response,
     input_messages=lambda kw: extract.chat_input_messages(kw.get("messages")),
-    stream_handler=lambda kw: ChatStreamHandler(kw.get("messages")),
+    stream_handler=lambda kw: ChatStreamHandler(kw.get("messages"), extract.choice_count(kw)),
 )
 RESPONSES = Operation(
     name=semconv.OP_CHAT,

@@ -41,9 +41,15 @@ class ChatStreamHandler:
     off, the texts, roles and tool calls (needed only for a local estimate or for content) are not
     read at all: the last chunks give usage, fingerprint and tier, a pass over ``finish_reason``
     gives the finish reasons. The result is the same as folding every chunk.
+
+    ``choice_count`` is the number of choices the request asked for (``n``; None when unknown).
+    When known, the pass over ``finish_reason`` runs backwards from the last chunk and stops once
+    every one of those choices has its (last) reason, usually after two chunks; a stream that
+    honours ``n`` (choice indices ``0..n-1``) gives the same result as the full pass.
     """
 
     __slots__ = (
+        "choice_count",
         "choices",
         "fingerprint",
         "messages",
@@ -54,8 +60,9 @@ class ChatStreamHandler:
         "usage",
     )
 
-    def __init__(self, request_messages: Any) -> None:
+    def __init__(self, request_messages: Any, choice_count: int | None = None) -> None:
         self.messages = request_messages  # for the local estimate when no usage chunk comes
+        self.choice_count = choice_count
         self.response_id: str | None = None
         self.model: str | None = None
         self.fingerprint: str | None = None
@@ -118,14 +125,28 @@ class ChatStreamHandler:
                     tier = value
                     break
             reasons: dict[int, str | None] = {}
-            for chunk in pending:
-                for choice in chunk.choices or ():
-                    index = choice.index
-                    reason = choice.finish_reason
-                    if reason:
-                        reasons[index] = reason
-                    elif index not in reasons:
-                        reasons[index] = None
+            expected = self.choice_count
+            if expected is None:
+                for chunk in pending:
+                    for choice in chunk.choices or ():
+                        index = choice.index
+                        reason = choice.finish_reason
+                        if reason:
+                            reasons[index] = reason
+                        elif index not in reasons:
+                            reasons[index] = None
+            else:
+                # Backwards: the first reason met for an index is its last one. Indices without
+                # a reason only make empty accumulators, which nothing reads on this path.
+                for chunk in reversed(pending):
+                    for choice in chunk.choices or ():
+                        index = choice.index
+                        if index not in reasons:
+                            reason = choice.finish_reason
+                            if reason:
+                                reasons[index] = reason
+                    if len(reasons) >= expected:
+                        break
         except AttributeError:  # a chunk of another shape: the full fold reads it with defaults
             return False
         self.pending = []

@@ -74,3 +74,133 @@ def test_non_sdk_spans_are_left_to_their_own_method() -> None:
     span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
     set_attributes(span, ATTRS)  # no error, nothing recorded
     assert not span.is_recording()
+
+
+# ---- start_span ----------------------------------------------------------------------------------
+class _SeeingSampler:
+    """A custom sampler: it must get the start attributes."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ):  # type: ignore[no-untyped-def]
+        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+        self.seen.append(dict(attributes or {}))
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "seeing"
+
+
+class _SeeingProcessor:
+    """A custom span processor: its on_start must see the start attributes on the span."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.seen.append(dict(span.attributes))
+
+    def on_end(self, span: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _started(provider: TracerProvider, fast: bool) -> Any:
+    tracer = provider.get_tracer("t")
+    kind = trace.SpanKind.CLIENT
+    if fast:
+        return sdk_attributes.start_span(tracer, "chat m", kind, ATTRS)
+    return tracer.start_span("chat m", kind=kind, attributes=ATTRS)
+
+
+def _content(span: Any) -> tuple[Any, ...]:
+    return (span.name, span.kind, stored(span), span.dropped_attributes, span.is_recording())
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    ["default", "ratio", "parent-ratio", "always-off"],
+)
+def test_start_span_gives_the_span_the_sdk_gives(sampler: str) -> None:
+    from opentelemetry.sdk.trace import sampling
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    chosen = {
+        "default": None,
+        "ratio": sampling.TraceIdRatioBased(1.0),
+        "parent-ratio": sampling.ParentBasedTraceIdRatio(1.0),
+        "always-off": sampling.ALWAYS_OFF,
+    }[sampler]
+    provider = TracerProvider(sampler=chosen) if chosen is not None else TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    ours, sdk = _started(provider, True), _started(provider, False)
+    assert ours.is_recording() is (sampler != "always-off")
+    if ours.is_recording():
+        assert _content(ours) == _content(sdk)
+        assert ours.attributes["gen_ai.response.finish_reasons"] == ("stop", "length")
+    provider.shutdown()
+
+
+def test_start_span_lets_a_custom_sampler_and_processor_see_the_start_attributes() -> None:
+    sampler = _SeeingSampler()
+    provider = TracerProvider(sampler=sampler)  # type: ignore[arg-type]
+    ours = _started(provider, True)
+    assert sampler.seen == [ATTRS]
+    assert stored(ours) == stored(_started(provider, False))
+
+    provider = TracerProvider()
+    seeing = _SeeingProcessor()
+    provider.add_span_processor(seeing)
+    _started(provider, True)
+    assert seeing.seen == [{**ATTRS, "gen_ai.response.finish_reasons": ("stop", "length")}]
+    # a processor added later is noticed (the verdict is per processor set)
+    provider = TracerProvider()
+    _started(provider, True)
+    late = _SeeingProcessor()
+    provider.add_span_processor(late)
+    _started(provider, True)
+    assert len(late.seen) == 1 and late.seen[0]["gen_ai.response.id"] == "r1"
+
+
+def test_start_span_with_limits_matches_the_sdk() -> None:
+    for limits in (SpanLimits(max_span_attribute_length=3), SpanLimits(max_span_attributes=4)):
+        provider = TracerProvider(span_limits=limits)
+        ours, sdk = _started(provider, True), _started(provider, False)
+        assert _content(ours) == _content(sdk)
+
+
+def test_start_span_skips_the_sdk_cleaning_with_the_default_sampler_and_processors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.attributes import BoundedAttributes
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    cleaned: list[str] = []
+    real = BoundedAttributes._set_items
+
+    def counting(self: Any, attributes: Any) -> None:
+        cleaned.extend(attributes)
+        real(self, attributes)
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    monkeypatch.setattr(BoundedAttributes, "_set_items", counting)
+    _started(provider, False)
+    assert sorted(cleaned) == sorted(ATTRS)  # the SDK's path cleans each one
+    cleaned.clear()
+    ours = _started(provider, True)
+    assert cleaned == []  # ours does not, and gets the same attributes
+    assert dict(ours.attributes) == {**ATTRS, "gen_ai.response.finish_reasons": ("stop", "length")}
+    provider.shutdown()
