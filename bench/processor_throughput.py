@@ -562,6 +562,15 @@ def main() -> int:
     sent = sum(r["sent"] for r in results)
     refused = sum(r["refused"] for r in results)
     rss_per_k = (loaded_rss - idle_rss) / max(1, series) * 1000
+    # Flat memory: the largest RSS in each quarter of the measured load should not climb.
+    span_s = max(1e-9, t1 - t0)
+    quarters = [
+        max(
+            (s["rss"] for s in samples if t0 + q * span_s / 4 <= s["t"] <= t0 + (q + 1) * span_s / 4),
+            default=0,
+        )
+        for q in range(4)
+    ]
     series_note = "" if final.get("series") else " (generated; no connector counted them)"
 
     rows = [
@@ -595,7 +604,8 @@ def main() -> int:
             "RSS during load min / max (MiB)",
             f"{min(steady) / 2**20:,.0f} / {max(steady) / 2**20:,.0f}" if steady else "n/a",
         ),
-        ("RSS per 1,000 active series (MiB)", f"{rss_per_k / 2**20:,.2f}"),
+        ("RSS max per quarter of the load (MiB)", " / ".join(f"{q / 2**20:,.0f}" for q in quarters)),
+        ("(RSS loaded - idle) per 1,000 series (MiB)", f"{rss_per_k / 2**20:,.2f} (includes queued batches)"),
         ("shutdown (s)", f"{final.get('shutdown_s', 0):.2f}"),
     ]
     if cpu0 is not None and cpu_t1 > cpu_t0:
