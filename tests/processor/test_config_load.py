@@ -17,6 +17,7 @@ from otel_llm_processor.config import (
     load_config_text,
     parse_duration,
 )
+from otel_llm_processor.connector.llm_metrics.factory import FACTORY as LLM_METRICS
 from otel_llm_processor.exporter.debug.factory import FACTORY as DEBUG_EXPORTER
 from otel_llm_processor.receiver.otlp.factory import FACTORY as OTLP_RECEIVER
 
@@ -209,6 +210,7 @@ service:
 ALL = {
     **FACTORIES,
     (R, "otlp"): OTLP_RECEIVER,
+    (C, "llm_metrics"): LLM_METRICS,
     (E, "debug"): DEBUG_EXPORTER,
     (P, "anomaly"): _factory("anomaly", P, {M}),
     (E, "prometheus"): _factory("prometheus", E, {M}),
@@ -231,6 +233,7 @@ def test_embedded_default_with_every_component(monkeypatch: pytest.MonkeyPatch) 
     assert receiver.protocols.http.endpoint == "0.0.0.0:14318"
     assert config.service.data_dir == "/var/lib/otel-llm"
     assert config.service.api.endpoint == "127.0.0.1:8080"
+    assert config.component(C, "llm_metrics").config.workers == "auto"
 
 
 def test_embedded_default_prunes_what_is_not_installed() -> None:

@@ -82,7 +82,7 @@ async def test_a_dead_worker_fails_over_in_process_and_is_replaced() -> None:
         assert pool is not None
         [pid] = pool.pids()
         os.kill(pid, signal.SIGKILL)
-        await asyncio.get_running_loop().run_in_executor(None, _wait_dead, pid)
+        _wait_dead(pid)  # blocking on purpose: the event loop must not notice the death yet
         # Handed to the dead worker before the pool noticed: read in-process instead.
         batch_a.raw = batch_a.request.SerializeToString()
         await conn.consume_traces(batch_a)
