@@ -330,7 +330,7 @@ service:
 
 
 def _totals(telemetry: Any) -> dict[str, float]:
-    accepted = exported = points = series = 0.0
+    accepted = exported = points = series = state = 0.0
     for sample in telemetry.samples():
         if sample.name == "spans_accepted" and sample.component == "otlp":
             accepted += sample.value
@@ -340,7 +340,9 @@ def _totals(telemetry: Any) -> dict[str, float]:
             points += sample.value
         elif sample.kind == "gauge" and sample.component == "llm_metrics" and "series" in sample.name:
             series = max(series, sample.value)
-    return {"accepted": accepted, "exported": exported, "points": points, "series": series}
+        elif sample.kind == "gauge" and sample.component == "llm_metrics" and sample.name == "state_bytes":
+            state = sample.value
+    return {"accepted": accepted, "exported": exported, "points": points, "series": series, "state": state}
 
 
 def processor_main(
@@ -564,13 +566,15 @@ def main() -> int:
     rss_per_k = (loaded_rss - idle_rss) / max(1, series) * 1000
     # Flat memory: the largest RSS in each quarter of the measured load should not climb.
     span_s = max(1e-9, t1 - t0)
-    quarters = [
-        max(
-            (s["rss"] for s in samples if t0 + q * span_s / 4 <= s["t"] <= t0 + (q + 1) * span_s / 4),
-            default=0,
-        )
-        for q in range(4)
-    ]
+
+    def by_quarter(key: str) -> list[float]:
+        bounds = [t0 + q * span_s / 4 for q in range(5)]
+        return [
+            max((s.get(key, 0.0) for s in samples if bounds[q] <= s["t"] <= bounds[q + 1]), default=0.0)
+            for q in range(4)
+        ]
+
+    quarters, state_quarters = by_quarter("rss"), by_quarter("state")
     series_note = "" if final.get("series") else " (generated; no connector counted them)"
 
     rows = [
@@ -605,6 +609,10 @@ def main() -> int:
             f"{min(steady) / 2**20:,.0f} / {max(steady) / 2**20:,.0f}" if steady else "n/a",
         ),
         ("RSS max per quarter of the load (MiB)", " / ".join(f"{q / 2**20:,.0f}" for q in quarters)),
+        (
+            "llm_metrics state per quarter (MiB)",
+            " / ".join(f"{q / 2**20:,.1f}" for q in state_quarters) + " (windows, cumulative, pending)",
+        ),
         ("(RSS loaded - idle) per 1,000 series (MiB)", f"{rss_per_k / 2**20:,.2f} (includes queued batches)"),
         ("shutdown (s)", f"{final.get('shutdown_s', 0):.2f}"),
     ]
