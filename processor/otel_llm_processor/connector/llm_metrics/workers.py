@@ -170,13 +170,17 @@ class _Worker:
         """The reply pipe closed: the process is gone (or going). Fail what it held."""
         if not self.alive:
             return
+        self.fail_pending("worker process exited")
+        self.close()
+        self.pool.replace(self)
+
+    def fail_pending(self, reason: str) -> None:
+        """Fail the futures of every batch this worker holds (their batches fail over)."""
         self.alive = False
         pending, self.pending = self.pending, {}
         for future in pending.values():
             if not future.done():
-                future.set_exception(WorkerError("worker process exited"))
-        self.close()
-        self.pool.replace(self)
+                future.set_exception(WorkerError(reason))
 
     def close(self) -> None:
         self.alive = False
@@ -281,11 +285,7 @@ class WorkerPool:
         """Stop the workers (they finish the batch in hand and exit on their pipe's EOF)."""
         self._closed = True
         for member in self._members:
-            member.alive = False
-            pending, member.pending = member.pending, {}
-            for future in pending.values():
-                if not future.done():
-                    future.set_exception(WorkerError("worker pool shut down"))
+            member.fail_pending("worker pool shut down")
             member.close()
         self._members = []
 
