@@ -22,7 +22,10 @@ client over :class:`instr_transport.RecordedTransport`. Configurations:
 
 Protocol: the parent writes ``{"calls": N}``; the worker answers ``{"nonstream": µs, "stream":
 µs, "nonstream_wall": µs, "stream_wall": µs}``: the medians of N timed calls of each kind, in
-process CPU time and in wall time. ``{"verify": true}`` answers what the last
+process CPU time and in wall time; plus ``"nonstream_paired"``/``"stream_paired"`` where the
+uninstrumented call is available in the same process (``none``, ``floor_sdk``, and the
+instrumentations that wrap ``Completions.create``): the median of N (instrumented -
+uninstrumented) differences of adjacent calls, free of the bias between processes. ``{"verify": true}`` answers what the last
 spans carried (name, scope, attributes) and the spans exported per call, so the parent can check
 that a configuration is not a no-op.
 """
@@ -127,21 +130,36 @@ class Bench:
         self.calls = 0
         self.nonstream: Callable[[], None] = self._nonstream
         self.stream: Callable[[], None] = self._stream
+        # The same calls without the instrumentation, in this process (None: not available).
+        self.nonstream_off: Callable[[], None] | None = None
+        self.stream_off: Callable[[], None] | None = None
         if config == "floor":
             self.nonstream = self.stream = self._floor
         elif config == "floor_sdk":
             self.nonstream = self._around(self._nonstream)
             self.stream = self._around(self._stream)
+            self.nonstream_off, self.stream_off = self._nonstream, self._stream
+        elif config == "none":
+            self.nonstream_off, self.stream_off = self._nonstream, self._stream
+        else:
+            # The instrumentation wraps Completions.create (wrapt): its __wrapped__ is the SDK's own.
+            original = getattr(type(self.client.chat.completions).create, "__wrapped__", None)
+            if original is not None:
+                self.nonstream_off = lambda: self._nonstream(original)
+                self.stream_off = lambda: self._stream(original)
 
-    def _nonstream(self) -> None:
-        response = self.client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=64
-        )
+    def _create(self, original: Callable[..., Any] | None, **kwargs: Any) -> Any:
+        resource = self.client.chat.completions
+        return resource.create(**kwargs) if original is None else original(resource, **kwargs)
+
+    def _nonstream(self, original: Callable[..., Any] | None = None) -> None:
+        response = self._create(original, model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=64)
         if response.usage is None:
             raise RuntimeError("the app lost its usage")
 
-    def _stream(self) -> None:
-        stream = self.client.chat.completions.create(
+    def _stream(self, original: Callable[..., Any] | None = None) -> None:
+        stream = self._create(
+            original,
             model=MODEL,
             messages=MESSAGES,
             temperature=0.2,
@@ -208,11 +226,37 @@ class Bench:
         self.calls += calls
         return statistics.median(cpu_samples) / 1000.0, statistics.median(wall_samples) / 1000.0
 
+    def paired(self, on: Callable[[], None], off: Callable[[], None], calls: int) -> float:
+        """Median over ``calls`` pairs of (instrumented - uninstrumented) process CPU µs, the two
+        calls of a pair adjacent in time and in the same process (their order alternates)."""
+        cpu = time.process_time_ns
+        diffs = []
+        for i in range(calls):
+            if i % 2:
+                c0 = cpu()
+                on()
+                c1 = cpu()
+                off()
+                c2 = cpu()
+                diffs.append((c1 - c0) - (c2 - c1))
+            else:
+                c0 = cpu()
+                off()
+                c1 = cpu()
+                on()
+                c2 = cpu()
+                diffs.append((c2 - c1) - (c1 - c0))
+        return statistics.median(diffs) / 1000.0
+
     def round(self, calls: int) -> dict[str, float]:
         gc.collect()
         ns_cpu, ns_wall = self.timed(self.nonstream, calls)
         s_cpu, s_wall = self.timed(self.stream, calls)
-        return {"nonstream": ns_cpu, "stream": s_cpu, "nonstream_wall": ns_wall, "stream_wall": s_wall}
+        out = {"nonstream": ns_cpu, "stream": s_cpu, "nonstream_wall": ns_wall, "stream_wall": s_wall}
+        if self.nonstream_off is not None and self.stream_off is not None:
+            out["nonstream_paired"] = self.paired(self.nonstream, self.nonstream_off, calls)
+            out["stream_paired"] = self.paired(self.stream, self.stream_off, calls)
+        return out
 
     def verify(self) -> dict[str, Any]:
         """Spans exported per timed call so far, and the spans of one more call of each kind."""

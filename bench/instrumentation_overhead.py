@@ -32,6 +32,7 @@ same interleaved rounds, so a change can be compared before/after on a busy mach
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib.util
 import json
 import os
@@ -86,9 +87,8 @@ TARGET_FLOOR_RATIO = 1.5
 class Worker:
     config: str
     proc: subprocess.Popen[str]
-    samples: dict[str, list[float]] = field(
-        default_factory=lambda: {k: [] for k in (*KINDS, "nonstream_wall", "stream_wall")}
-    )
+    # nonstream, stream, *_wall, and *_paired where the worker can also call the SDK unwrapped
+    samples: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -300,6 +300,17 @@ def report(workers: dict[str, Worker], verified: dict[str, dict[str, Any]], roun
         print(
             f"  {c:<14} non-stream {fmt(w.samples['nonstream_wall'])}   stream {fmt(w.samples['stream_wall'])}"
         )
+
+    paired = {c: workers[c].samples for c in configs if workers[c].samples.get("nonstream_paired")}
+    if paired:
+        print(
+            "\nIn-process paired overhead (µs/call): per round, the median of instrumented - uninstrumented"
+        )
+        print("differences of adjacent calls in one process (order alternating); median [IQR] over rounds:")
+        for c, samples in paired.items():
+            print(
+                f"  {c:<14} non-stream {fmt(samples['nonstream_paired'])}   stream {fmt(samples['stream_paired'])}"
+            )
 
     if OURS not in overhead or not best_peer or not floors:
         print("\nTargets: not evaluated (otel_llm, a peer or the floor is missing from this run)")
