@@ -92,6 +92,16 @@ SERVICE_NAME: Final = "service.name"
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
 
+# Schema URL of the telemetry we emit (traces, metrics, events).
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+
+# ---------------------------------------------------------------------------------------------
+# Standard GenAI events (log records with an event name; no constant in the semconv package)
+# ---------------------------------------------------------------------------------------------
+EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS: Final = "gen_ai.client.inference.operation.details"
+# Attribute that carried the event name before LogRecord had ``event_name`` (opentelemetry-api < 1.35).
+EVENT_NAME: Final = "event.name"
+
 # Value of error.type when no better low-cardinality name exists.
 ERROR_TYPE_OTHER: Final = "_OTHER"
 

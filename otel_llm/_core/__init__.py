@@ -6,11 +6,13 @@ A provider package is ``__init__`` (instrumentor + target table) + ``patch`` (wr
 Settings (``settings.py``), resolved once in ``_instrument``::
 
     settings = resolve_settings(scope, version, kwargs)   # done by LlmInstrumentor for you
-    settings.tracer, settings.instruments (None without a MeterProvider), settings.capture_content,
-    settings.content_mode, settings.max_content_length, settings.redact, settings.prices,
-    settings.tokens
-    instrument() kwargs: tracer_provider, meter_provider, capture_content (bool|ContentMode),
-    max_content_length (int), redact (Callable[[str], str]), price_book, token_counter
+    settings.tracer, settings.instruments (None without a MeterProvider), settings.capture_content
+    (content goes on spans: SPAN_ONLY, SPAN_AND_EVENT), settings.events (an EventEmitter in
+    EVENT_ONLY and SPAN_AND_EVENT, else None), settings.content_mode, settings.max_content_length,
+    settings.redact, settings.prices, settings.tokens
+    instrument() kwargs: tracer_provider, meter_provider, logger_provider (events; default the
+    global one), capture_content (bool|ContentMode), max_content_length (int),
+    redact (Callable[[str], str]), price_book, token_counter
     env: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT (NO_CONTENT|SPAN_ONLY|EVENT_ONLY|
     SPAN_AND_EVENT, any case; legacy true/false), OTEL_LLM_CONTENT_MAX_LENGTH (default 8192,
     <= 0 = unlimited), OTEL_LLM_PRICES_FILE (YAML/JSON overrides, see cost.load_price_file).
@@ -49,9 +51,18 @@ Wrapper shape (``span.py``)::
 
     LlmCall: .span, .recording, .set(key, value), .set_many(mapping), .set_response(response_id=,
     response_model=, finish_reasons=), .set_usage(Usage(...)), .first_chunk(),
-    .set_messages(semconv.GEN_AI_INPUT_MESSAGES, [content.message(...)]) (no-op unless capture
-    is on), .capture_content, .fail(exc, type_name=None), .end() (idempotent; writes usage,
-    cost + cost source, time to first chunk, estimated flags; records metrics).
+    .set_messages(semconv.GEN_AI_INPUT_MESSAGES, [content.message(...)]),
+    .set_system_instructions([content.text_part(...)]), .set_tool_definitions([{"type": "function",
+    "name": ..., "description": ..., "parameters": {...}}]) (these three are no-ops unless content
+    is collected), .capture_content (True when content is collected: check it before building
+    messages), .fail(exc, type_name=None), .end() (idempotent; writes usage, cost + cost source,
+    time to first chunk, estimated flags; records metrics).
+    Events (``events.py``): with settings.events set, start_call returns an LlmCall subclass that
+    collects attributes and content even for a non-recording span, keeps content off the span in
+    EVENT_ONLY, and in end() emits one gen_ai.client.inference.operation.details log record
+    (DEBUG, timestamp = the span's end time, in the span's context, attributes = the span's plus
+    the content ones). Providers need nothing extra: collect content when call.capture_content.
+    With settings.events None (NO_CONTENT, SPAN_ONLY) the plain LlmCall runs, unchanged.
     Usage(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens,
           estimate_method=None)  -- input_tokens INCLUDES cache read/creation tokens (semconv;
           genai-prices prices it that way). Anthropic reports them separately: add them up.
@@ -74,7 +85,8 @@ Streams (``stream.py``)::
 Content (``content.py``): message(role, parts, finish_reason=None), text_part(text),
 tool_call_part(id, name, arguments), tool_call_response_part(id, response); encode(settings,
 messages) -> JSON string (redaction hook on every string, total size limit, TRUNCATED_MARKER);
-encode_text(settings, text).
+encode_parts(settings, parts) (system instructions, same rules); encode_tool_definitions(tools)
+(plain JSON: written by the developer, not redacted); encode_text(settings, text).
 
 Tokens (``tokens.py``): settings.tokens.count(model, texts) -> (n, method); method
 "tiktoken:<encoding>" (only with an encoding already in tiktoken's local cache, loaded in a
@@ -91,6 +103,7 @@ from __future__ import annotations
 
 from otel_llm._core import content
 from otel_llm._core.cost import Price, PriceBook
+from otel_llm._core.events import EventEmitter
 from otel_llm._core.instrumentor import LlmInstrumentor, WrapTarget
 from otel_llm._core.settings import ContentMode, Settings, resolve_settings
 from otel_llm._core.span import (
@@ -116,6 +129,7 @@ __all__ = [
     "AsyncManagerProxy",
     "AsyncStreamProxy",
     "ContentMode",
+    "EventEmitter",
     "LlmCall",
     "LlmInstrumentor",
     "Price",

@@ -4,8 +4,11 @@ Messages are ``{"role": ..., "parts": [...], "finish_reason": ...}`` with parts 
 (``content``), ``tool_call`` (``id``, ``name``, ``arguments``) and ``tool_call_response`` (``id``,
 ``response``). :func:`encode` applies the redaction hook to every string a user wrote or a model
 produced, bounds the total by the size limit (cut strings end with :data:`TRUNCATED_MARKER`), and
-returns the JSON string for ``gen_ai.input.messages`` / ``gen_ai.output.messages``. Only message
-bodies are captured: API keys, headers and client options never reach this module.
+returns the JSON string for ``gen_ai.input.messages`` / ``gen_ai.output.messages``;
+:func:`encode_parts` does the same for ``gen_ai.system_instructions`` and
+:func:`encode_tool_definitions` encodes ``gen_ai.tool.definitions``. Only message bodies, system
+instructions and tool definitions are captured: API keys, headers and client options never reach
+this module.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ __all__ = [
     "REDACTION_FAILED",
     "TRUNCATED_MARKER",
     "encode",
+    "encode_parts",
     "encode_text",
+    "encode_tool_definitions",
     "message",
     "text_part",
     "tool_call_part",
@@ -92,25 +97,52 @@ def _clean(settings: Settings, value: Any, budget: _Budget) -> Any:
     return _clean(settings, str(value), budget)
 
 
+def _cleaned(settings: Settings, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    budget = _Budget(settings.max_content_length)
+    out = []
+    for msg in messages:
+        parts = []
+        for part in msg.get("parts", ()):
+            clean = dict(part)
+            for key in _CONTENT_KEYS:
+                if key in clean and clean[key] is not None:
+                    clean[key] = _clean(settings, clean[key], budget)
+            parts.append(clean)
+        copy = dict(msg)
+        copy["parts"] = parts
+        out.append(copy)
+    return out
+
+
 def encode(settings: Settings, messages: list[dict[str, Any]]) -> str | None:
     """The JSON string of ``messages`` after redaction and truncation; None if it cannot be built."""
-    budget = _Budget(settings.max_content_length)
     try:
-        out = []
-        for msg in messages:
-            parts = []
-            for part in msg.get("parts", ()):
-                clean = dict(part)
-                for key in _CONTENT_KEYS:
-                    if key in clean and clean[key] is not None:
-                        clean[key] = _clean(settings, clean[key], budget)
-                parts.append(clean)
-            copy = dict(msg)
-            copy["parts"] = parts
-            out.append(copy)
-        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+        return json.dumps(
+            _cleaned(settings, messages), ensure_ascii=False, separators=(",", ":"), default=str
+        )
     except Exception:
         _log.debug("otel_llm: message encoding failed", exc_info=True)
+        return None
+
+
+def encode_parts(settings: Settings, parts: list[dict[str, Any]]) -> str | None:
+    """The JSON array of ``parts`` (``gen_ai.system_instructions``), with the redaction hook and the
+    size limit applied as for messages; None if it cannot be built."""
+    try:
+        cleaned = _cleaned(settings, [message("system", parts)])[0]["parts"]
+        return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"), default=str)
+    except Exception:
+        _log.debug("otel_llm: system instructions encoding failed", exc_info=True)
+        return None
+
+
+def encode_tool_definitions(tools: list[dict[str, Any]]) -> str | None:
+    """The JSON array of tool definitions (``gen_ai.tool.definitions``): written by the app's
+    developer, not by users or models, so neither redacted nor cut; None if it cannot be built."""
+    try:
+        return json.dumps(tools, default=str, separators=(",", ":"))
+    except Exception:
+        _log.debug("otel_llm: tool definitions encoding failed", exc_info=True)
         return None
 
 

@@ -16,7 +16,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
+from otel_llm import semconv
 from otel_llm._core.cost import PriceBook, default_price_book
+from otel_llm._core.events import EventEmitter, create_emitter
 from otel_llm._core.metrics import Instruments, create_instruments
 from otel_llm._core.tokens import TokenCounter, default_token_counter
 
@@ -88,6 +90,9 @@ class Settings:
     redact: Redactor | None
     prices: PriceBook
     tokens: TokenCounter
+    # The gen_ai.client.inference.operation.details emitter: set in EVENT_ONLY and SPAN_AND_EVENT
+    # modes only (then content is collected for the event); None otherwise, read once per call.
+    events: EventEmitter | None = None
     # True when message content goes on spans (SPAN_ONLY or SPAN_AND_EVENT); derived, read per call.
     capture_content: bool = field(init=False)
 
@@ -104,16 +109,16 @@ def resolve_settings(
 ) -> Settings:
     """Build :class:`Settings` from ``instrument(**kwargs)`` and the environment.
 
-    Recognised kwargs: ``tracer_provider``, ``meter_provider``, ``capture_content`` (bool or a
-    :class:`ContentMode`, overrides the env var), ``max_content_length``, ``redact``,
-    ``price_book``, ``token_counter``.
+    Recognised kwargs: ``tracer_provider``, ``meter_provider``, ``logger_provider`` (events; default
+    the global one), ``capture_content`` (bool or a :class:`ContentMode`, overrides the env var),
+    ``max_content_length``, ``redact``, ``price_book``, ``token_counter``.
     """
     env = os.environ if environ is None else environ
     tracer = trace.get_tracer(
         instrumenting_module,
         version,
         tracer_provider=kwargs.get("tracer_provider"),
-        schema_url="https://opentelemetry.io/schemas/1.37.0",
+        schema_url=semconv.SCHEMA_URL,
     )
     capture = kwargs.get("capture_content")
     if isinstance(capture, ContentMode):
@@ -129,6 +134,9 @@ def resolve_settings(
         redact = None
     prices = kwargs.get("price_book")
     counter = kwargs.get("token_counter")
+    events = None
+    if mode in (ContentMode.EVENT_ONLY, ContentMode.SPAN_AND_EVENT):
+        events = create_emitter(instrumenting_module, version, kwargs.get("logger_provider"))
     return Settings(
         tracer=tracer,
         instruments=create_instruments(instrumenting_module, version, kwargs.get("meter_provider")),
@@ -137,4 +145,5 @@ def resolve_settings(
         redact=redact,
         prices=prices if isinstance(prices, PriceBook) else default_price_book(),
         tokens=counter if isinstance(counter, TokenCounter) else default_token_counter(),
+        events=events,
     )

@@ -28,6 +28,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_llm import semconv
 from otel_llm._core import content
+from otel_llm._core.events import CONTENT_KEYS
 from otel_llm._core.sdk_attributes import set_attributes, start_span
 from otel_llm._core.settings import Settings
 from otel_llm.context import current_attributes
@@ -55,6 +56,7 @@ _detach = otel_context.detach
 _get_current = otel_context.get_current
 _set_span_in_context = trace.set_span_in_context
 _perf_counter = time.perf_counter
+_time_ns = time.time_ns
 
 
 def _suppress_keys() -> tuple[str, str] | None:
@@ -173,7 +175,8 @@ class LlmCall:
         self.usage: Usage | None = None
         self.error_type: str | None = None
         self._recording = recording = span.is_recording()
-        # True when content (messages) goes on this span: capture is on and the span records.
+        # True when content (messages) is collected: here, when it goes on this span (capture is on
+        # and the span records); the event-emitting twin (_EventLlmCall) always collects it.
         self.capture_content: bool = recording and settings.capture_content
         # Response attributes collected while the call runs, written with one set_attributes at end.
         self._attrs: dict[str, Any] = {}
@@ -187,6 +190,7 @@ class LlmCall:
     # -- state -------------------------------------------------------------------------------
     @property
     def recording(self) -> bool:
+        """True when attributes are collected: the span records (or, with events on, always)."""
         return self._recording
 
     @property
@@ -287,6 +291,22 @@ class LlmCall:
         encoded = content.encode(self.settings, messages)
         if encoded is not None:
             self._attrs[key] = encoded
+
+    def set_system_instructions(self, parts: list[dict[str, Any]] | None) -> None:
+        """``gen_ai.system_instructions`` (a list of parts) only when capture is on."""
+        if not parts or not self.capture_content:
+            return
+        encoded = content.encode_parts(self.settings, parts)
+        if encoded is not None:
+            self._attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = encoded
+
+    def set_tool_definitions(self, tools: list[dict[str, Any]] | None) -> None:
+        """``gen_ai.tool.definitions`` only when capture is on."""
+        if not tools or not self.capture_content:
+            return
+        encoded = content.encode_tool_definitions(tools)
+        if encoded is not None:
+            self._attrs[semconv.GEN_AI_TOOL_DEFINITIONS] = encoded
 
     def flush(self) -> None:
         """Write the attributes collected so far to the span now (the manual API's ``span``)."""
@@ -409,6 +429,85 @@ class LlmCall:
             )
 
 
+class _EventLlmCall(LlmCall):
+    """An :class:`LlmCall` that also emits the ``gen_ai.client.inference.operation.details`` event
+    when it ends (content modes EVENT_ONLY and SPAN_AND_EVENT; see ``events.py``).
+
+    It collects attributes and content even when the span is not recording (the event does not
+    depend on trace sampling); content goes on the span only in SPAN_AND_EVENT mode.
+    """
+
+    __slots__ = ("_content_on_span", "_flushed", "_span_recording", "_start_attrs")
+
+    def __init__(
+        self,
+        settings: Settings,
+        span: Span,
+        operation: str,
+        provider: str,
+        request_model: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        start_attributes: Mapping[str, Any],
+    ) -> None:
+        super().__init__(settings, span, operation, provider, request_model, server_address, server_port)
+        self._span_recording = self._recording
+        self._content_on_span = self._recording and settings.capture_content
+        self._recording = True
+        self.capture_content = True
+        self._start_attrs = start_attributes
+        # Attributes already written to the span by flush(), still wanted on the event.
+        self._flushed: dict[str, Any] | None = None
+
+    def _span_part(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self._content_on_span or CONTENT_KEYS.isdisjoint(attrs):
+            return attrs
+        return {k: v for k, v in attrs.items() if k not in CONTENT_KEYS}
+
+    def flush(self) -> None:
+        if self._attrs and not self._ended:
+            attrs, self._attrs = self._attrs, {}
+            if self._flushed is None:
+                self._flushed = {}
+            self._flushed.update(attrs)
+            if self._span_recording:
+                set_attributes(self.span, self._span_part(attrs))
+
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        span = self.span
+        end_time: int | None = None
+        try:
+            instruments = self.settings.instruments
+            end = _perf_counter() if instruments is not None else 0.0
+            attrs = self._attrs
+            usage = self.usage
+            if usage is not None:
+                self._usage_attributes(attrs, usage)
+            if self._first_chunk_at is not None:
+                attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self._start
+            if attrs and self._span_recording:
+                on_span = self._span_part(attrs)
+                if on_span:
+                    set_attributes(span, on_span)
+            if instruments is not None:
+                self._record_metrics(end - self._start)
+            events = self.settings.events
+            if events is not None:
+                event_attrs = dict(self._start_attrs)
+                if self._flushed:
+                    event_attrs.update(self._flushed)
+                event_attrs.update(attrs)
+                end_time = _time_ns()
+                events.emit(span, event_attrs, end_time)
+        except Exception:
+            _log.debug("otel_llm: finishing span failed", exc_info=True)
+        finally:
+            span.end(end_time=end_time)
+
+
 def start_call(
     settings: Settings,
     *,
@@ -446,7 +545,11 @@ def start_call(
         attrs.update(scoped)
     name = f"{operation} {request_model}" if request_model else operation
     span = start_span(settings.tracer, name, _CLIENT, attrs)
-    return LlmCall(settings, span, operation, provider, request_model, server_address, server_port)
+    if settings.events is None:
+        return LlmCall(settings, span, operation, provider, request_model, server_address, server_port)
+    return _EventLlmCall(
+        settings, span, operation, provider, request_model, server_address, server_port, attrs
+    )
 
 
 _CLIENT = SpanKind.CLIENT

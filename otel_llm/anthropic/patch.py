@@ -17,7 +17,6 @@ SDK span (other endpoints, beta APIs, tool runners) is left alone.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from typing import Any
 from opentelemetry.trace import NonRecordingSpan, Span
 
 from otel_llm import semconv
-from otel_llm._core import content
 from otel_llm._core.instrumentor import Wrapper
 from otel_llm._core.settings import Settings
 from otel_llm._core.span import LlmCall, call_async, call_sync, should_instrument, start_call
@@ -142,19 +140,8 @@ def _start(settings: Settings, instance: Any, kwargs: Mapping[str, Any], stream:
 def _record_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:
     try:
         call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, extract.input_messages(kwargs))
-        system = extract.system_instructions(kwargs)
-        if system:
-            # Encoded as one message so the redaction hook and size limit apply; the attribute is the parts.
-            encoded = content.encode(call.settings, [content.message("system", system)])
-            if encoded is not None:
-                parts = json.loads(encoded)[0]["parts"]
-                call.set(
-                    semconv.GEN_AI_SYSTEM_INSTRUCTIONS,
-                    json.dumps(parts, ensure_ascii=False, separators=(",", ":")),
-                )
-        tools = extract.tool_definitions(kwargs)
-        if tools:
-            call.set(semconv.GEN_AI_TOOL_DEFINITIONS, json.dumps(tools, default=str, separators=(",", ":")))
+        call.set_system_instructions(extract.system_instructions(kwargs))
+        call.set_tool_definitions(extract.tool_definitions(kwargs))
     except Exception:
         _log.debug("otel_llm: recording the Anthropic request content failed", exc_info=True)
 

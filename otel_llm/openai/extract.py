@@ -17,6 +17,7 @@ __all__ = [
     "chat_output_messages",
     "chat_request_attributes",
     "chat_response",
+    "chat_tool_definitions",
     "choice_count",
     "embeddings_request_attributes",
     "embeddings_response",
@@ -27,6 +28,8 @@ __all__ = [
     "responses_output_messages",
     "responses_request_attributes",
     "responses_response",
+    "responses_system_instructions",
+    "responses_tool_definitions",
 ]
 
 # Exact hosts and host suffixes of OpenAI-compatible endpoints -> gen_ai.provider.name.
@@ -387,10 +390,8 @@ def responses_response(response: Any) -> tuple[dict[str, Any], list[str], Usage 
 
 
 def responses_input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``input`` as semconv messages (``instructions`` go to :func:`responses_system_instructions`)."""
     out: list[dict[str, Any]] = []
-    instructions = given(kwargs.get("instructions"))
-    if isinstance(instructions, str):
-        out.append(content.message("system", [content.text_part(instructions)]))
     value = given(kwargs.get("input"))
     if isinstance(value, str):
         out.append(content.message("user", [content.text_part(value)]))
@@ -430,6 +431,68 @@ def responses_output_messages(response: Any) -> list[dict[str, Any]]:
         return []
     _, reasons, _ = responses_response(response)
     return [content.message("assistant", parts, reasons[0] if reasons else None)]
+
+
+def responses_system_instructions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``instructions`` (a string, or input items with text) as parts; ``[]`` when absent."""
+    instructions = given(kwargs.get("instructions"))
+    if isinstance(instructions, str):
+        return [content.text_part(instructions)] if instructions else []
+    parts: list[dict[str, Any]] = []
+    if isinstance(instructions, Iterable) and not isinstance(instructions, (bytes, Mapping)):
+        for item in instructions:
+            if isinstance(item, Mapping):
+                raw = item.get("content")
+                text = raw if isinstance(raw, str) else _text_of(raw)
+                if text:
+                    parts.append(content.text_part(text))
+    return parts
+
+
+# -- Tool definitions (chat and Responses) --------------------------------------------------------
+def _field(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _tool_definition(kind: str, spec: Any) -> dict[str, Any]:
+    """One definition: type, name, description, parameters (function) or format (custom tools).
+    Built-in tools (web search, file search, MCP, ...) keep only their type: their configuration
+    can hold credentials (MCP headers and authorization) and server addresses."""
+    definition: dict[str, Any] = {"type": kind}
+    if kind not in ("function", "custom"):
+        return definition
+    for key in ("name", "description", "parameters", "format"):
+        value = given(_field(spec, key))
+        if value is not None:
+            definition[key] = value
+    return definition
+
+
+def chat_tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Chat ``tools`` (``{"type": "function", "function": {...}}``) as semconv tool definitions."""
+    tools = given(kwargs.get("tools"))
+    if not isinstance(tools, (list, tuple)):
+        return []
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        kind = _field(tool, "type")
+        kind = kind if isinstance(kind, str) else "function"
+        out.append(_tool_definition(kind, _field(tool, kind)))
+    return out
+
+
+def responses_tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Responses API ``tools`` (flat ``{"type": "function", "name": ...}``) as tool definitions."""
+    tools = given(kwargs.get("tools"))
+    if not isinstance(tools, (list, tuple)):
+        return []
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        kind = _field(tool, "type")
+        out.append(_tool_definition(kind if isinstance(kind, str) else "function", tool))
+    return out
 
 
 # -- Embeddings ---------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ class Operation:
     name: str
     request: Callable[[Mapping[str, Any]], dict[str, Any]]
     response: Callable[[LlmCall, Any], None]
-    input_messages: Callable[[Mapping[str, Any]], list[dict[str, Any]]] | None
+    # Records the request's content (messages, system instructions, tool definitions); called
+    # only when content is collected.
+    record_input: Callable[[LlmCall, Mapping[str, Any]], None] | None
     stream_handler: Callable[[Mapping[str, Any]], StreamHandler] | None
 
 
@@ -57,6 +59,26 @@ def _responses_response(call: LlmCall, response: Any) -> None:
         call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.responses_output_messages(response))
 
 
+def _chat_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:
+    try:
+        call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, extract.chat_input_messages(kwargs.get("messages")))
+        if "tools" in kwargs:
+            call.set_tool_definitions(extract.chat_tool_definitions(kwargs))
+    except Exception:
+        _log.debug("otel_llm: recording the chat request content failed", exc_info=True)
+
+
+def _responses_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:
+    try:
+        call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, extract.responses_input_messages(kwargs))
+        if "instructions" in kwargs:
+            call.set_system_instructions(extract.responses_system_instructions(kwargs))
+        if "tools" in kwargs:
+            call.set_tool_definitions(extract.responses_tool_definitions(kwargs))
+    except Exception:
+        _log.debug("otel_llm: recording the Responses request content failed", exc_info=True)
+
+
 def _embeddings_response(call: LlmCall, response: Any) -> None:
     attrs, usage = extract.embeddings_response(response)
     call.set_response(None, getattr(response, "model", None), None, usage, attrs)
@@ -66,21 +88,21 @@ CHAT = Operation(
     name=semconv.OP_CHAT,
     request=extract.chat_request_attributes,
     response=_chat_response,
-    input_messages=lambda kw: extract.chat_input_messages(kw.get("messages")),
+    record_input=_chat_input,
     stream_handler=lambda kw: ChatStreamHandler(kw.get("messages"), extract.choice_count(kw)),
 )
 RESPONSES = Operation(
     name=semconv.OP_CHAT,
     request=extract.responses_request_attributes,
     response=_responses_response,
-    input_messages=extract.responses_input_messages,
+    record_input=_responses_input,
     stream_handler=lambda kw: ResponsesStreamHandler(),
 )
 EMBEDDINGS = Operation(
     name=semconv.OP_EMBEDDINGS,
     request=extract.embeddings_request_attributes,
     response=_embeddings_response,
-    input_messages=None,
+    record_input=None,
     stream_handler=None,
 )
 
@@ -117,8 +139,8 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
         stream=kwargs.get("stream") is True,
         attributes=op.request(kwargs),
     )
-    if op.input_messages is not None and call.capture_content:
-        call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, op.input_messages(kwargs))
+    if op.record_input is not None and call.capture_content:
+        op.record_input(call, kwargs)
     return call
 
 

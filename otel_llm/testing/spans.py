@@ -1,5 +1,6 @@
-"""In-memory traces and metrics for tests: ``Telemetry()`` bundles a TracerProvider with an
-InMemorySpanExporter and a MeterProvider with an InMemoryMetricReader."""
+"""In-memory traces, metrics and logs for tests: ``Telemetry()`` bundles a TracerProvider with an
+InMemorySpanExporter, a MeterProvider with an InMemoryMetricReader and a LoggerProvider with an
+InMemoryLogRecordExporter (GenAI events)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -20,13 +23,17 @@ __all__ = ["Telemetry", "attributes_of", "metric_points"]
 class Telemetry:
     exporter: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
     reader: InMemoryMetricReader = field(default_factory=InMemoryMetricReader)
+    log_exporter: InMemoryLogRecordExporter = field(default_factory=InMemoryLogRecordExporter)
     tracer_provider: TracerProvider = field(init=False)
     meter_provider: MeterProvider = field(init=False)
+    logger_provider: LoggerProvider = field(init=False)
 
     def __post_init__(self) -> None:
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.logger_provider = LoggerProvider()
+        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.log_exporter))
 
     def spans(self) -> list[ReadableSpan]:
         return list(self.exporter.get_finished_spans())
@@ -37,8 +44,13 @@ class Telemetry:
         assert len(spans) == 1, f"expected exactly one span, got {[s.name for s in spans]}"
         return spans[0]
 
+    def logs(self) -> list[ReadableLogRecord]:
+        """Every log record emitted so far (GenAI events), in order."""
+        return list(self.log_exporter.get_finished_logs())
+
     def clear(self) -> None:
         self.exporter.clear()
+        self.log_exporter.clear()
 
     def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
         return metric_points(self.reader, name)
@@ -46,6 +58,7 @@ class Telemetry:
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
 
 
 def attributes_of(span: ReadableSpan) -> dict[str, Any]:

@@ -71,10 +71,11 @@ def test_responses_tool_call_and_content(
         client.responses.create(model="gpt-4o-mini", input="find it", instructions="Be exact.")
     attrs = attributes_of(telemetry.span())
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+    # ``instructions`` is no chat history: it goes to gen_ai.system_instructions.
     assert json.loads(attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
-        {"role": "system", "parts": [{"type": "text", "content": "Be exact."}]},
         {"role": "user", "parts": [{"type": "text", "content": "find it"}]},
     ]
+    assert json.loads(attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be exact."}]
     assert json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
         {
             "role": "assistant",
