@@ -472,6 +472,16 @@ def _tool_definition(kind: str, spec: Any) -> dict[str, Any]:
 
 def chat_tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Chat ``tools`` (``{"type": "function", "function": {...}}``) as semconv tool definitions."""
+    return _tool_definitions(kwargs, nested=True)
+
+
+def responses_tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Responses API ``tools`` (flat ``{"type": "function", "name": ...}``) as tool definitions."""
+    return _tool_definitions(kwargs, nested=False)
+
+
+def _tool_definitions(kwargs: Mapping[str, Any], nested: bool) -> list[dict[str, Any]]:
+    """``tools`` of a request; ``nested``: each spec sits under the key named by its type (chat)."""
     tools = given(kwargs.get("tools"))
     if not isinstance(tools, (list, tuple)):
         return []
@@ -479,19 +489,7 @@ def chat_tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
     for tool in tools:
         kind = _field(tool, "type")
         kind = kind if isinstance(kind, str) else "function"
-        out.append(_tool_definition(kind, _field(tool, kind)))
-    return out
-
-
-def responses_tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Responses API ``tools`` (flat ``{"type": "function", "name": ...}``) as tool definitions."""
-    tools = given(kwargs.get("tools"))
-    if not isinstance(tools, (list, tuple)):
-        return []
-    out: list[dict[str, Any]] = []
-    for tool in tools:
-        kind = _field(tool, "type")
-        out.append(_tool_definition(kind if isinstance(kind, str) else "function", tool))
+        out.append(_tool_definition(kind, _field(tool, kind) if nested else tool))
     return out
 
 
