@@ -143,7 +143,14 @@ class Bench:
             self.nonstream_off, self.stream_off = self._nonstream, self._stream
         else:
             # The instrumentation wraps Completions.create (wrapt): its __wrapped__ is the SDK's own.
-            original = getattr(type(self.client.chat.completions).create, "__wrapped__", None)
+            # Only a wrapt wrapper of create itself: its __wrapped__ is the SDK's own method. (The
+            # SDK's functools.wraps decorators also set __wrapped__; an instrumentation that patches
+            # deeper, e.g. OpenInference on OpenAI.request, would be measured against itself.)
+            import wrapt
+
+            proxy = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)  # wrapt 2 / wrapt 1
+            create = type(self.client.chat.completions).create
+            original = create.__wrapped__ if isinstance(create, proxy) else None
             if original is not None:
                 self.nonstream_off = lambda: self._nonstream(original)
                 self.stream_off = lambda: self._stream(original)
@@ -229,6 +236,7 @@ class Bench:
     def paired(self, on: Callable[[], None], off: Callable[[], None], calls: int) -> float:
         """Median over ``calls`` pairs of (instrumented - uninstrumented) process CPU µs, the two
         calls of a pair adjacent in time and in the same process (their order alternates)."""
+        self.calls += calls  # the instrumented calls export spans too (spans per call stays exact)
         cpu = time.process_time_ns
         diffs = []
         for i in range(calls):
