@@ -37,6 +37,7 @@ __all__ = [
     "StreamState",
     "SyncManagerProxy",
     "SyncStreamProxy",
+    "end_when_collected",
 ]
 
 _log = logging.getLogger(__name__)
@@ -189,6 +190,27 @@ atexit.register(_at_exit)
 
 def _finalizer(proxy: Any, state: StreamState) -> None:
     _FINALIZERS.add(weakref.ref(proxy, state.collected))
+
+
+def end_when_collected(proxy: Any, state: StreamState) -> Callable[[], None]:
+    """End ``state``'s call when ``proxy`` is garbage-collected (an object the app abandoned);
+    returns a function that cancels this (when another proxy takes the state over)."""
+    armed = [True]
+
+    def collected(ref: weakref.ref[Any]) -> None:
+        if armed[0]:
+            state.collected(ref)
+        else:
+            _FINALIZERS.discard(ref)
+
+    ref = weakref.ref(proxy, collected)
+    _FINALIZERS.add(ref)
+
+    def cancel() -> None:
+        armed[0] = False
+        _FINALIZERS.discard(ref)
+
+    return cancel
 
 
 async def _maybe_await(value: Any) -> Any:

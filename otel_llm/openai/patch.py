@@ -18,6 +18,7 @@ from otel_llm._core.settings import Settings
 from otel_llm._core.span import LlmCall, call_async, call_sync, should_instrument, start_call
 from otel_llm._core.stream import AsyncStreamProxy, StreamHandler, StreamState, SyncStreamProxy
 from otel_llm.openai import extract
+from otel_llm.openai.raw import AsyncRawResponseProxy, RawResponseProxy, handler_for
 from otel_llm.openai.stream import ChatStreamHandler, ResponsesStreamHandler
 
 __all__ = [
@@ -156,11 +157,18 @@ def _on_result(op: Operation, kwargs: Mapping[str, Any], is_async: bool, call: L
             return AsyncStreamProxy(result, StreamState(call, stream_handler(kwargs)))
     parsed: Any = result
     if legacy and isinstance(result, legacy):
-        # with_raw_response: the SDK caches parse(), so the app gets this very object later.
+        # with_raw_response: the SDK caches parse(), so the app gets this very object later. A
+        # stream is the app's to parse: the span ends with the stream it gets (raw.py).
         raw: Any = result
-        parsed = None if getattr(raw, "_stream", False) else raw.parse()
+        if getattr(raw, "_stream", False):
+            handler = handler_for(stream_handler, kwargs)
+            return RawResponseProxy(result, call, op.response, handler, (sync_streams, async_streams))
+        parsed = raw.parse()
     elif lazy and isinstance(result, lazy):
-        parsed = None  # with_streaming_response: the body is the app's to read
+        # with_streaming_response: the body is the app's to read; its parse() or close() ends the span.
+        proxy_type = AsyncRawResponseProxy if is_async else RawResponseProxy
+        handler = handler_for(stream_handler, kwargs)
+        return proxy_type(result, call, op.response, handler, (sync_streams, async_streams))
     elif stream_handler is not None and kwargs.get("stream") is True:
         # A stream another instrumentation wrapped in its own object (contrib's
         # ChatStreamWrapper is no openai.Stream): proxy whatever iterates like one.
