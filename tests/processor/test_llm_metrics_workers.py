@@ -121,3 +121,23 @@ async def test_shutdown_stops_the_worker_processes() -> None:
     await conn.shutdown(time.monotonic() + 5)  # waits for the batch, then closes the pipes
     assert conn.summarize("1m")[0].calls == 1
     await asyncio.get_running_loop().run_in_executor(None, lambda: [_wait_dead(p) for p in pids])
+
+
+async def test_workers_that_cannot_start_leave_the_reading_in_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    conn, _sink, telemetry, _clock = connector(Config(workers=2, flush_interval=3600))
+    await conn.start(Host(telemetry=telemetry, data_dir="/nonexistent"))
+    try:
+        assert conn._pool is None
+        assert "worker processes could not start" in caplog.text
+        batch = traces(span(1, 0.5, input=10, output=2), span(2, 1.0, error="Timeout"))
+        batch.raw = batch.request.SerializeToString()
+        await conn.consume_traces(batch)
+        [summary] = conn.summarize("1m")
+        assert (summary.calls, summary.errors) == (2, 1)
+    finally:
+        await conn.shutdown(time.monotonic() + 5)

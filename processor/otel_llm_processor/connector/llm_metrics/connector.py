@@ -116,7 +116,14 @@ class LlmMetricsConnector:
         self._started = True
         host.services.setdefault(SERVICE_NAME, self)
         if self._pool is not None:
-            await self._pool.start()
+            try:
+                await self._pool.start()
+            except Exception as exc:  # no interpreter to run, no pipes...: read spans in-process
+                _log.warning(
+                    "llm_metrics: worker processes could not start (%r); reading spans in-process", exc
+                )
+                self._pool.shutdown()
+                self._pool = None
         self._last_flush = self._clock()
         self._task = asyncio.create_task(self._flush_loop(), name=f"{self._id} flush")
 

@@ -223,8 +223,14 @@ class WorkerPool:
             return
         self._slots = asyncio.Semaphore(_SLOTS_PER_WORKER * self.workers)
         members = [_Worker(self, i) for i in range(self.workers)]
-        for member in members:
-            await member.start(self._dims, self._defaults)
+        try:
+            for member in members:
+                await member.start(self._dims, self._defaults)
+        except BaseException:
+            for member in members:
+                member.close()
+            self._slots = None
+            raise
         self._members = members
 
     async def submit(self, raw: bytes, want_rows: bool) -> asyncio.Future[Extracted]:
