@@ -105,9 +105,7 @@ class _Body:
             self.state.finish()
 
 
-class RawResponseProxy(_ObjectProxy):
-    """A sync raw response (``APIResponse``, or ``LegacyAPIResponse`` of a stream)."""
-
+class _RawProxy(_ObjectProxy):
     def __init__(
         self,
         wrapped: Any,
@@ -118,6 +116,10 @@ class RawResponseProxy(_ObjectProxy):
     ) -> None:
         super().__init__(wrapped)
         self._self_body = _Body(self, call, fill, handler, streams)
+
+
+class RawResponseProxy(_RawProxy):
+    """A sync raw response (``APIResponse``, or ``LegacyAPIResponse`` of a stream)."""
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         return self._self_body.parsed(self.__wrapped__.parse(*args, **kwargs))
@@ -130,19 +132,8 @@ class RawResponseProxy(_ObjectProxy):
             self._self_body.closed()
 
 
-class AsyncRawResponseProxy(_ObjectProxy):
+class AsyncRawResponseProxy(_RawProxy):
     """An ``AsyncAPIResponse``: ``parse()`` and ``close()`` are coroutines."""
-
-    def __init__(
-        self,
-        wrapped: Any,
-        call: LlmCall,
-        fill: Fill,
-        handler: StreamHandler | None,
-        streams: tuple[tuple[type, ...], tuple[type, ...]],
-    ) -> None:
-        super().__init__(wrapped)
-        self._self_body = _Body(self, call, fill, handler, streams)
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
         return self._self_body.parsed(await self.__wrapped__.parse(*args, **kwargs))
