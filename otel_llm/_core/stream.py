@@ -68,7 +68,7 @@ class StreamState:
     it holds no reference to a proxy). Chunks the caller pulled are appended to ``buffer`` and
     handed to the handler by :meth:`flush`; the first one's arrival is recorded once."""
 
-    __slots__ = ("_on_chunks", "buffer", "call", "done", "handler", "next", "started")
+    __slots__ = ("_on_chunks", "buffer", "call", "done", "handler", "next", "response", "started")
 
     def __init__(self, call: LlmCall, handler: StreamHandler) -> None:
         self.call = call
@@ -78,6 +78,8 @@ class StreamState:
         self.buffer: list[Any] = []
         # The wrapped iterator's bound __next__, set by the sync proxy (None: iter() on first pull).
         self.next: Any = None
+        # The stream's HTTP response as handed out by a proxy's ``response`` (see _ClosingResponse).
+        self.response: Any = None
         self._on_chunks: Callable[[list[Any]], None] | None = getattr(handler, "on_chunks", None)
 
     def chunk(self, chunk: Any) -> None:
@@ -320,6 +322,11 @@ class SyncStreamProxy(_ObjectProxy):
         finally:
             self._self_state.finish()
 
+    @property
+    def response(self) -> Any:
+        """The stream's HTTP response, whose ``close()`` also ends the span (see _ClosingResponse)."""
+        return _closing_response(self, self.__wrapped__.response)
+
 
 class AsyncStreamProxy(_ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
@@ -357,6 +364,46 @@ class AsyncStreamProxy(_ObjectProxy):
             return await exit_(exc_type, exc, tb) if exit_ is not None else None
         finally:
             self._self_state.finish()
+
+    @property
+    def response(self) -> Any:
+        """The stream's HTTP response, whose ``aclose()`` also ends the span (see _ClosingResponse)."""
+        return _closing_response(self, self.__wrapped__.response)
+
+
+class _ClosingResponse(_ObjectProxy):
+    """A stream's HTTP response as read through our stream proxy. The SDKs' stream helpers
+    (``chat.completions.stream()``, ``responses.stream()``, Anthropic's ``messages.stream()``) keep
+    the raw stream's ``response`` and close *it* when their block is left: closing it ends our
+    span then, rather than when the stream is collected. Everything else is the response itself."""
+
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_state.finish()
+
+    async def aclose(self) -> Any:
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_state.finish()
+
+
+def _closing_response(proxy: Any, response: Any) -> Any:
+    """One :class:`_ClosingResponse` per stream (the same object on every read)."""
+    state: StreamState = proxy._self_state
+    cached = state.response
+    if cached is not None and cached.__wrapped__ is response:
+        return cached
+    if response is None:
+        return response
+    closing = state.response = _ClosingResponse(response, state)
+    return closing
 
 
 WrapEntered = Callable[[Any, StreamState], Any]

@@ -397,9 +397,7 @@ def test_stream_abandoned_ends_span_on_gc(
         stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
         next(stream)
         assert telemetry.spans() == []
-        stream.response.close()  # the app's own resource hygiene; the span must still be open
-        assert telemetry.spans() == []
-        del stream
+        del stream  # (closing stream.response instead ends the span at once: test_openai_stream.py)
         gc.collect()
     span = telemetry.span()
     assert attributes_of(span)[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stub"

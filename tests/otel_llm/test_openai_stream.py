@@ -322,3 +322,61 @@ def test_stream_chunks_identical_with_and_without(
     instrument_openai()
     assert run() == plain
     assert len(telemetry.spans()) == 2
+
+
+def test_chat_stream_helper_left_early_ends_at_the_block_exit(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        with client.chat.completions.stream(
+            model="gpt-4o-mini", messages=MESSAGES, stream_options=USAGE
+        ) as stream:
+            event = next(iter(stream))
+            assert event.type == "chunk"
+            assert telemetry.spans() == []
+        # The helper closed the HTTP response: the span ends now, while `stream` is still alive.
+        assert len(telemetry.spans()) == 1
+        assert stream.current_completion_snapshot.id == "chatcmpl-stub"
+    attrs = attributes_of(telemetry.span())
+    stream_attrs(stub, attrs)
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stub"
+    assert semconv.GEN_AI_RESPONSE_FINISH_REASONS not in attrs  # it saw no finish reason
+    assert telemetry.span().status.status_code is StatusCode.UNSET
+
+
+async def test_responses_stream_helper_left_early_ends_at_the_block_exit_async(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        async with client.responses.stream(model="gpt-4o-mini", input="hi") as stream:
+            async for event in stream:
+                assert event.type == "response.created"
+                break
+            assert telemetry.spans() == []
+        assert len(telemetry.spans()) == 1
+        assert stream is not None
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "resp_stub"
+    assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs
+
+
+def test_the_stream_response_is_the_sdks_and_closing_it_ends_the_span_once(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=USAGE
+        )
+        response = stream.response
+        assert response is stream.response  # one object per stream
+        assert isinstance(response, type(stream.__wrapped__.response))  # the SDK's HTTP response
+        assert response.status_code == 200 and response.headers["x-request-id"] == "req_stub"
+        next(stream)
+        assert telemetry.spans() == []
+        response.close()
+        response.close()
+        stream.close()
+        assert len(telemetry.spans()) == 1
