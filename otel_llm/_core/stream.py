@@ -129,6 +129,7 @@ class StreamState:
             return
         self.flush()
         self.done = True
+        self.response = None  # it refers back to this state: no cycle left once the call is over
         call = self.call
         try:
             self.handler.on_finish(call)
