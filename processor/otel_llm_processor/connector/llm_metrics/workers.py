@@ -46,7 +46,7 @@ _log = logging.getLogger(__name__)
 _SLOTS_PER_WORKER = 8  # batches in flight per worker: one being read, the rest queued behind it
 _HEADER = struct.Struct("<QIB")  # seq, payload length, flags (request: want_rows; reply: error)
 _PIPE_BYTES = 1 << 20  # F_SETPIPE_SZ wish; the kernel caps it at /proc/sys/fs/pipe-max-size
-_F_SETPIPE_SZ = 1031  # Linux fcntl command (not exported by Python's fcntl before 3.10 everywhere)
+_F_SETPIPE_SZ = 1031  # Linux fcntl command, for a fcntl module that does not export it
 _WANT_ROWS = 1
 _FAILED = 1
 
@@ -64,18 +64,16 @@ def resolve_workers(setting: int | str, cpus: int | None = None) -> int:
 
 
 def _enlarge(fd: int) -> None:
-    """Make a pipe hold ``_PIPE_BYTES`` (best effort: other systems, or a lower system cap)."""
+    """Make a pipe hold ``_PIPE_BYTES``, or the system cap when lower (best effort elsewhere)."""
     try:
         import fcntl
-
-        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
-    except (ImportError, OSError):
-        with contextlib.suppress(ImportError, OSError):
-            with open("/proc/sys/fs/pipe-max-size") as fh:
-                cap = int(fh.read())
-            import fcntl
-
-            fcntl.fcntl(fd, _F_SETPIPE_SZ, min(cap, _PIPE_BYTES))
+    except ImportError:
+        return
+    size = _PIPE_BYTES
+    with contextlib.suppress(OSError, ValueError), open("/proc/sys/fs/pipe-max-size") as fh:
+        size = min(size, int(fh.read()))
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), size)
 
 
 class _Replies(asyncio.Protocol):
