@@ -22,7 +22,10 @@ A RAG retrieval step::
 
 Spans get the same treatment as auto-instrumented ones: ``llm_context`` ids, cost for known
 models, error status on exceptions, content (messages, query text, document contents) only when
-capture is on, through the redaction hook and size limit.
+capture is on, through the redaction hook and size limit. In the EVENT_ONLY and SPAN_AND_EVENT
+content modes an ``llm_call`` emits the ``gen_ai.client.inference.operation.details`` event and a
+``retrieval`` step our ``otel_llm.retrieval.details`` event (see ``otel_llm._core.events``), which
+carry the content (in EVENT_ONLY, only they do).
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ import contextvars
 import functools
 import inspect
 import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind
 
 from otel_llm import semconv
@@ -47,6 +53,7 @@ from otel_llm.context import current_attributes
 
 __all__ = ["ManualCall", "RetrievalStep", "configure", "current_llm_call", "llm_call", "retrieval"]
 
+_log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
 _settings: Settings | None = None
 _lock = threading.Lock()
@@ -235,9 +242,14 @@ def current_llm_call() -> ManualCall | None:
 class RetrievalStep:
     """What ``with retrieval(...) as step`` yields."""
 
-    def __init__(self, span: Span, settings: Settings) -> None:
+    def __init__(
+        self, span: Span, settings: Settings, event_attributes: dict[str, Any] | None = None
+    ) -> None:
         self.span = span
         self._settings = settings
+        # The attributes of the step's ``otel_llm.retrieval.details`` event (content modes EVENT_ONLY
+        # and SPAN_AND_EVENT, not suppressed; else None): collected whether or not the span records.
+        self._event_attrs = event_attributes
 
     def record(
         self,
@@ -245,27 +257,86 @@ class RetrievalStep:
         scores: Sequence[float] | None = None,
         contents: Sequence[str] | None = None,
     ) -> None:
-        """Ids and scores always; contents only when content capture is on."""
+        """Ids and scores always; contents only when content capture is on: on the span in the
+        SPAN_ONLY and SPAN_AND_EVENT modes, on the step's event in EVENT_ONLY and SPAN_AND_EVENT."""
+        try:
+            self._record(document_ids, scores, contents)
+        except Exception:
+            _log.debug("otel_llm: recording the retrieval step failed", exc_info=True)
+
+    def _record(
+        self, document_ids: Sequence[str], scores: Sequence[float] | None, contents: Sequence[str] | None
+    ) -> None:
         span = self.span
-        if not span.is_recording():
+        on_span = span.is_recording()
+        event = self._event_attrs
+        if not on_span and event is None:
             return
-        span.set_attribute(semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_IDS, [str(d) for d in document_ids])
+        ids = [str(d) for d in document_ids]
+        attrs: dict[str, Any] = {semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_IDS: ids}
+        floats = None
         if scores is not None:
-            span.set_attribute(semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES, [float(s) for s in scores])
-        if contents is not None and self._settings.capture_content:
-            docs = []
-            for i, doc_id in enumerate(document_ids):
-                entry: dict[str, Any] = {"id": str(doc_id)}
-                if scores is not None and i < len(scores):
-                    entry["score"] = float(scores[i])
-                if i < len(contents):
-                    entry["content"] = content.encode_text(self._settings, contents[i])
-                docs.append(entry)
-            span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, json.dumps(docs, ensure_ascii=False))
+            floats = attrs[semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES] = [float(s) for s in scores]
+        settings = self._settings
+        documents = None
+        if contents is not None and (settings.capture_content or event is not None):
+            documents = _documents_json(settings, ids, floats, contents)
+        if on_span:
+            if documents is not None and settings.capture_content:
+                span.set_attributes({**attrs, semconv.GEN_AI_RETRIEVAL_DOCUMENTS: documents})
+            else:
+                span.set_attributes(attrs)
+        if event is not None:
+            event.update(attrs)
+            if documents is not None:
+                event[semconv.GEN_AI_RETRIEVAL_DOCUMENTS] = documents
+
+    def _end(self, exc: BaseException | None) -> None:
+        """Record the failure ``exc`` (if any), emit the step's event (if any) and end the span,
+        the event's timestamp being the span's end time."""
+        span = self.span
+        end_time: int | None = None
+        try:
+            event, self._event_attrs = self._event_attrs, None
+            if exc is not None:
+                type_name = error_type(exc)
+                if span.is_recording():
+                    span.set_attribute(semconv.ERROR_TYPE, type_name)
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+                if event is not None:
+                    event[semconv.ERROR_TYPE] = type_name
+            emitter = self._settings.events
+            if event is not None and emitter is not None:
+                end_time = time.time_ns()
+                emitter.emit(span, event, end_time, semconv.EVENT_OTEL_LLM_RETRIEVAL_DETAILS)
+        except Exception:
+            _log.debug("otel_llm: finishing the retrieval span failed", exc_info=True)
+        finally:
+            span.end(end_time=end_time)
+
+
+def _documents_json(
+    settings: Settings, ids: list[str], scores: list[float] | None, contents: Sequence[str]
+) -> str:
+    """``gen_ai.retrieval.documents``: ``[{"id", "score", "content"}]``, each content through the
+    redaction hook and the size limit."""
+    docs = []
+    for i, doc_id in enumerate(ids):
+        entry: dict[str, Any] = {"id": doc_id}
+        if scores is not None and i < len(scores):
+            entry["score"] = scores[i]
+        if i < len(contents):
+            entry["content"] = content.encode_text(settings, contents[i])
+        docs.append(entry)
+    return json.dumps(docs, ensure_ascii=False)
 
 
 class retrieval(_Scope):
-    """A span for a RAG retrieval step: ``"retrieval {data_source}"``, kind CLIENT."""
+    """A span for a RAG retrieval step: ``"retrieval {data_source}"``, kind CLIENT.
+
+    In the EVENT_ONLY and SPAN_AND_EVENT content modes the step also emits one
+    ``otel_llm.retrieval.details`` event when it ends (unless instrumentation is suppressed).
+    """
 
     def __init__(
         self, *, query: str | None = None, data_source: str | None = None, provider: str | None = None
@@ -273,7 +344,7 @@ class retrieval(_Scope):
         self._query = query
         self._data_source = data_source
         self._provider = provider
-        self._span: Span | None = None
+        self._step: RetrievalStep | None = None
         self._use: Any = None
 
     def _fresh(self) -> retrieval:
@@ -281,24 +352,31 @@ class retrieval(_Scope):
 
     def _enter(self) -> RetrievalStep:
         settings = _get_settings()
+        with_event = settings.events is not None and is_instrumentation_enabled()
         attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL}
         if self._provider:
             attrs[semconv.GEN_AI_PROVIDER_NAME] = self._provider
         if self._data_source:
             attrs[semconv.GEN_AI_DATA_SOURCE_ID] = self._data_source
-        if self._query is not None and settings.capture_content:
-            attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = content.encode_text(settings, self._query)
         attrs.update(current_attributes())
+        query = None
+        if self._query is not None and (settings.capture_content or with_event):
+            query = content.encode_text(settings, self._query)
+        event_attrs = None
+        if with_event:
+            event_attrs = dict(attrs)
+            if query is not None:
+                event_attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = query
+        if query is not None and settings.capture_content:
+            attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = query
         name = f"{semconv.OP_RETRIEVAL} {self._data_source}" if self._data_source else semconv.OP_RETRIEVAL
-        self._span = settings.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-        self._use = trace.use_span(self._span, end_on_exit=False)
+        span = settings.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self._use = trace.use_span(span, end_on_exit=False)
         self._use.__enter__()
-        return RetrievalStep(self._span, settings)
+        self._step = RetrievalStep(span, settings, event_attrs)
+        return self._step
 
     def _exit(self, exc: BaseException | None) -> None:
-        assert self._span is not None
+        assert self._step is not None
         self._use.__exit__(None, None, None)
-        if exc is not None and self._span.is_recording():
-            self._span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
-            self._span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
-        self._span.end()
+        self._step._end(exc)

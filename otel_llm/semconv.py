@@ -173,6 +173,10 @@ OTEL_LLM_USAGE_ESTIMATE_METHOD: Final = "otel_llm.usage.estimate_method"
 # Retrieval step (manual API): ids and scores of the documents returned (string[] / double[]).
 OTEL_LLM_RETRIEVAL_DOCUMENT_IDS: Final = "otel_llm.retrieval.document_ids"
 OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES: Final = "otel_llm.retrieval.document_scores"
+# Retrieval step (manual API): our event (a log record with this event name; the semantic
+# conventions define none for retrieval), one per step in the EVENT_ONLY and SPAN_AND_EVENT content
+# modes: the step's span attributes plus gen_ai.retrieval.query.text and gen_ai.retrieval.documents.
+EVENT_OTEL_LLM_RETRIEVAL_DETAILS: Final = "otel_llm.retrieval.details"
 # Tenant of the call, for budgets (string); set through otel_llm.context.
 OTEL_LLM_TENANT_ID: Final = "otel_llm.tenant.id"
 # Our own self-metric: targets that failed to attach (counter, by target).

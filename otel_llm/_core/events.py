@@ -1,4 +1,5 @@
-"""The ``gen_ai.client.inference.operation.details`` event: one log record per LLM call.
+"""The ``gen_ai.client.inference.operation.details`` event: one log record per LLM call (and our
+``otel_llm.retrieval.details`` event: one per manual retrieval step).
 
 Built only when the content mode is ``EVENT_ONLY`` or ``SPAN_AND_EVENT``: :func:`resolve_settings`
 then creates one :class:`EventEmitter` (a logger of the OpenTelemetry Logs API from the given or
@@ -11,6 +12,11 @@ is emitted in the span's context), attributes = the call's span attributes plus 
 (``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
 ``gen_ai.tool.definitions``), which in ``EVENT_ONLY`` mode are on the event only. The event is
 emitted whether or not the span is sampled: logs are sampled by the logs pipeline.
+
+A manual ``retrieval`` step (``otel_llm.manual``) emits its own event through the same emitter,
+with the same severity, timestamp and ids: event name ``otel_llm.retrieval.details`` (ours; the
+semantic conventions define no retrieval event), attributes = the step's span attributes plus
+``gen_ai.retrieval.query.text`` and ``gen_ai.retrieval.documents``.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ _MODERN = _modern_log_record()
 
 
 class EventEmitter:
-    """Emits the inference details event of one call; never raises."""
+    """Emits the details event of one call or retrieval step; never raises."""
 
     __slots__ = ("_enabled", "_logger", "_modern")
 
@@ -64,11 +70,16 @@ class EventEmitter:
         enabled = getattr(logger, "enabled", None)
         self._enabled = enabled if modern and callable(enabled) else None
 
-    def emit(self, span: Span, attributes: Mapping[str, Any], timestamp: int) -> None:
-        """Emit the record in ``span``'s context (trace and span id), at ``timestamp`` (ns)."""
+    def emit(
+        self,
+        span: Span,
+        attributes: Mapping[str, Any],
+        timestamp: int,
+        name: str = semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+    ) -> None:
+        """Emit the record ``name`` in ``span``'s context (trace and span id), at ``timestamp`` (ns)."""
         try:
             ctx = trace.set_span_in_context(span)
-            name = semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS
             if self._enabled is not None and not self._enabled(
                 context=ctx, severity_number=SeverityNumber.DEBUG, event_name=name
             ):
