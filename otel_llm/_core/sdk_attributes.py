@@ -35,7 +35,7 @@ _log = logging.getLogger(__name__)
 _SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
 
 
-def _public(span: Any, attributes: Mapping[str, Any]) -> None:
+def _public(span: Any, attributes: Mapping[str, Any], check: list[str] | None = None) -> None:
     span.set_attributes(attributes)
 
 
@@ -66,7 +66,44 @@ def _clean(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return out
 
 
-def _build() -> tuple[Callable[[Any, Mapping[str, Any]], None], bool]:
+def _clean_keys(attributes: Mapping[str, Any], keys: list[str]) -> Mapping[str, Any] | None:
+    """:func:`_clean` for only the items under ``keys`` (absent keys are skipped): the caller
+    vouches for every other item (a non-empty ``str`` key and a value of an exact scalar type or a
+    tuple of those)."""
+    if not keys:
+        return attributes
+    scalars = _SCALARS
+    lists: list[str] | None = None
+    for key in keys:
+        value = attributes.get(key, _ABSENT)
+        if value is _ABSENT:
+            continue
+        if type(key) is not str or not key:
+            return None
+        kind = type(value)
+        if kind in scalars:
+            continue
+        if (kind is not tuple and kind is not list) or not scalars.issuperset(map(type, value)):
+            return None
+        if kind is list:
+            if lists is None:
+                lists = []
+            lists.append(key)
+    if lists is None:
+        return attributes
+    out = dict(attributes)
+    for key in lists:
+        out[key] = tuple(out[key])
+    return out
+
+
+_ABSENT = object()
+# Tests set this to check every caller's promise in set_attributes(..., check=keys): called with
+# (attributes, keys) before the insert.
+verify_hook: Callable[[Mapping[str, Any], list[str]], None] | None = None
+
+
+def _build() -> tuple[Callable[[Any, Mapping[str, Any], list[str] | None], None], bool]:
     try:
         from opentelemetry.attributes import BoundedAttributes
         from opentelemetry.sdk.trace import _Span
@@ -74,7 +111,7 @@ def _build() -> tuple[Callable[[Any, Mapping[str, Any]], None], bool]:
         return _public, False
     sdk_set_attributes = _Span.set_attributes
 
-    def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
+    def set_attributes(span: Any, attributes: Mapping[str, Any], check: list[str] | None = None) -> None:
         if type(span) is not _Span or _Span.set_attributes is not sdk_set_attributes:
             span.set_attributes(attributes)
             return
@@ -86,8 +123,12 @@ def _build() -> tuple[Callable[[Any, Mapping[str, Any]], None], bool]:
                 or (bounded.maxlen is not None and len(bounded._dict) + len(attributes) > bounded.maxlen)
             ):
                 cleaned = None
-            else:
+            elif check is None:
                 cleaned = _clean(attributes)
+            else:
+                if verify_hook is not None:
+                    verify_hook(attributes, check)
+                cleaned = _clean_keys(attributes, check) if check else attributes
             if cleaned is not None:
                 with span._lock:
                     if span._end_time is None:
@@ -133,7 +174,11 @@ def _probe(bounded_type: Any) -> bool:
 
 
 set_attributes, fast_path_available = _build()
-"""``set_attributes(span, attributes)``: same result as ``span.set_attributes(attributes)``."""
+"""``set_attributes(span, attributes, check=None)``: same result as ``span.set_attributes(attributes)``.
+
+``check``, when given, lists the only keys whose items may need cleaning: the caller built every
+other item itself, with a non-empty ``str`` key and a value of an exact scalar type (``str``,
+``int``, ``float``, ``bool``, ``bytes``) or a tuple of those, so only the listed ones are checked."""
 
 
 # ---- starting a span ---------------------------------------------------------------------------
@@ -142,16 +187,19 @@ set_attributes, fast_path_available = _build()
 # span is returned: the sampler (``should_sample``) and the span processors' ``on_start``. When
 # both are SDK built-ins that ignore them (the default ``ParentBased(ALWAYS_ON)`` or any
 # ratio/static sampler; ``BatchSpanProcessor``/``SimpleSpanProcessor``, whose ``on_start`` does
-# nothing), starting the span bare and inserting the attributes right after gives the same span.
+# nothing), a span started bare gives the same exported span as long as its start attributes are
+# written before it ends: the caller (``LlmCall``) writes them at the end, in the one insert that
+# also writes the response's attributes. While the call runs the span's ``attributes`` therefore lack
+# them; an app that sets one of those keys itself on our span mid-call is overwritten by ours.
 # Anything else (a custom sampler or processor, a proxy tracer, another SDK) gets the attributes at
 # start, as usual.
 def _noop_on_start(self: Any, span: Any, parent_context: Any = None) -> None:
     pass
 
 
-def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], Any]:
-    def plain(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> Any:
-        return tracer.start_span(name, kind=kind, attributes=attributes)
+def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], tuple[Any, bool]]:
+    def plain(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> tuple[Any, bool]:
+        return tracer.start_span(name, kind=kind, attributes=attributes), False
 
     if not fast_path_available:
         return plain
@@ -215,9 +263,9 @@ def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], Any]:
     # when the provider changes (add_span_processor builds a new tuple).
     last: list[Any] = [None, None, False]
 
-    def start_span(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> Any:
+    def start_span(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> tuple[Any, bool]:
         if type(tracer) is not Tracer:
-            return tracer.start_span(name, kind=kind, attributes=attributes)
+            return tracer.start_span(name, kind=kind, attributes=attributes), False
         sampler = tracer.sampler
         processor = tracer.span_processor
         procs = getattr(processor, "_span_processors", None)
@@ -230,17 +278,16 @@ def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], Any]:
                 blind = False
             last[:] = [sampler, procs, blind]
         if not blind:
-            return tracer.start_span(name, kind=kind, attributes=attributes)
-        span = tracer.start_span(name, kind=kind)
-        if attributes:
-            set_attributes(span, attributes)
-        return span
+            return tracer.start_span(name, kind=kind, attributes=attributes), False
+        return tracer.start_span(name, kind=kind), True
 
     return start_span
 
 
 _MISSING = object()
 start_span = _build_start()
-"""``start_span(tracer, name, kind, attributes)``: the span ``tracer.start_span(name, kind=kind,
-attributes=attributes)`` gives, without the SDK re-cleaning our attributes when nothing can see
-the difference."""
+"""``start_span(tracer, name, kind, attributes) -> (span, deferred)``: the span
+``tracer.start_span(name, kind=kind, attributes=attributes)`` gives. ``deferred`` True means the span
+was started bare because nothing can see its start attributes: the caller must write ``attributes``
+(``set_attributes``) before it ends, together with its other attributes (one insert, and without
+the SDK re-cleaning them)."""

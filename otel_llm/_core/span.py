@@ -130,6 +130,17 @@ def _description(exc: BaseException) -> str:
     return _SECRET.sub("[REDACTED]", text)[:_MAX_DESCRIPTION]
 
 
+_TOKEN_TYPES = frozenset((int, type(None)))
+_USAGE_KEYS = (
+    semconv.GEN_AI_USAGE_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+    semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD,
+)
+
+
 class LlmCall:
     """The state of one LLM call and its span. Create with :func:`start_call`."""
 
@@ -141,6 +152,7 @@ class LlmCall:
         "_recording",
         "_span_context",
         "_start",
+        "_unchecked",
         "capture_content",
         "error_type",
         "operation",
@@ -163,6 +175,8 @@ class LlmCall:
         request_model: str | None,
         server_address: str | None,
         server_port: int | None,
+        attrs: dict[str, Any],
+        unchecked: list[str],
     ) -> None:
         self.settings = settings
         self.span = span
@@ -178,8 +192,12 @@ class LlmCall:
         # True when content (messages) is collected: here, when it goes on this span (capture is on
         # and the span records); the event-emitting twin (_EventLlmCall) always collects it.
         self.capture_content: bool = recording and settings.capture_content
-        # Response attributes collected while the call runs, written with one set_attributes at end.
-        self._attrs: dict[str, Any] = {}
+        # Attributes collected while the call runs, written with one set_attributes at end (with the
+        # start attributes too when start_call deferred them).
+        self._attrs = attrs
+        # The keys in _attrs whose values may need the SDK's cleaning (set_attributes' ``check``):
+        # those from the app or read off a response object; the rest were built typed here.
+        self._unchecked = unchecked
         # The OTel contexts around the SDK call (see run / restore_context).
         self._span_context: otel_context.Context | None = None
         self._parent_context: otel_context.Context | None = None
@@ -238,6 +256,7 @@ class LlmCall:
     def set(self, key: str, value: Any) -> None:
         if value is not None and self._recording:
             self._attrs[key] = value
+            self._unchecked.append(key)
 
     def set_many(self, attributes: Mapping[str, Any]) -> None:
         if not self._recording:
@@ -246,6 +265,7 @@ class LlmCall:
         for key, value in attributes.items():
             if value is not None:
                 attrs[key] = value
+        self._unchecked.extend(attributes)
 
     def set_response(
         self,
@@ -254,9 +274,14 @@ class LlmCall:
         finish_reasons: Sequence[str] | None = None,
         usage: Usage | None = None,
         attributes: Mapping[str, Any] | None = None,
+        typed: bool = False,
     ) -> None:
         """The response's id, model and finish reasons; optionally also its usage
-        (:meth:`set_usage`) and further attributes (:meth:`set_many`), in one call."""
+        (:meth:`set_usage`) and further attributes (:meth:`set_many`), in one call.
+
+        ``typed=True``: the caller built ``finish_reasons`` (``str`` items) and ``attributes``
+        (``str`` keys; str/int/float/bool values, tuples for arrays) itself, so their cleaning is
+        skipped. The id and model are checked here either way."""
         if response_model:
             self.response_model = response_model
         if usage is not None:
@@ -264,16 +289,25 @@ class LlmCall:
         if not self._recording:
             return
         attrs = self._attrs
+        unchecked = self._unchecked
         if response_id:
             attrs[semconv.GEN_AI_RESPONSE_ID] = response_id
+            if type(response_id) is not str:
+                unchecked.append(semconv.GEN_AI_RESPONSE_ID)
         if response_model:
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+            if type(response_model) is not str:
+                unchecked.append(semconv.GEN_AI_RESPONSE_MODEL)
         if finish_reasons:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(finish_reasons)
+            if not typed:
+                unchecked.append(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
         if attributes:
             for key, value in attributes.items():
                 if value is not None:
                     attrs[key] = value
+            if not typed:
+                unchecked.extend(attributes)
 
     def set_usage(self, usage: Usage | None) -> None:
         if usage is not None:
@@ -312,7 +346,8 @@ class LlmCall:
         """Write the attributes collected so far to the span now (the manual API's ``span``)."""
         if self._attrs and not self._ended:
             attrs, self._attrs = self._attrs, {}
-            set_attributes(self.span, attrs)
+            unchecked, self._unchecked = self._unchecked, []
+            set_attributes(self.span, attrs, unchecked)
 
     # -- failure and end ---------------------------------------------------------------------
     def fail(self, exc: BaseException, type_name: str | None = None) -> None:
@@ -322,9 +357,11 @@ class LlmCall:
             if not self._recording:
                 return
             self._attrs[semconv.ERROR_TYPE] = self.error_type
+            if type_name is not None:
+                self._unchecked.append(semconv.ERROR_TYPE)
             status = getattr(exc, "status_code", None)
             if isinstance(status, int) and not isinstance(status, bool):
-                self._attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status
+                self._attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = int(status)
             self.span.set_status(Status(StatusCode.ERROR, _description(exc)))
         except Exception:
             _log.debug("otel_llm: failing span failed", exc_info=True)
@@ -335,6 +372,7 @@ class LlmCall:
             self.error_type = type_name
             if self._recording:
                 self._attrs[semconv.ERROR_TYPE] = type_name
+                self._unchecked.append(semconv.ERROR_TYPE)
                 desc = _SECRET.sub("[REDACTED]", description)[:_MAX_DESCRIPTION]
                 self.span.set_status(Status(StatusCode.ERROR, desc or type_name))
         except Exception:
@@ -358,7 +396,7 @@ class LlmCall:
                 if self._first_chunk_at is not None:
                     attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self._start
                 if attrs:
-                    set_attributes(span, attrs)
+                    set_attributes(span, attrs, self._unchecked)
             if instruments is not None:
                 self._record_metrics(end - self._start)
         except Exception:
@@ -371,16 +409,24 @@ class LlmCall:
         output_tokens = usage.output_tokens
         cache_read = usage.cache_read_tokens
         cache_creation = usage.cache_creation_tokens
+        reasoning = usage.reasoning_tokens
+        # Tokens are plain ints from every SDK we read; anything else is left to the SDK's cleaning.
+        odd = type(input_tokens) not in _TOKEN_TYPES or type(output_tokens) not in _TOKEN_TYPES
         if input_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
         if output_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
         if cache_read is not None:
             attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
+            odd = odd or type(cache_read) is not int
         if cache_creation is not None:
             attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation
-        if usage.reasoning_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+            odd = odd or type(cache_creation) is not int
+        if reasoning is not None:
+            attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+            odd = odd or type(reasoning) is not int
+        if odd:
+            self._unchecked.extend(_USAGE_KEYS)
         if usage.estimate_method is not None:
             attrs[semconv.OTEL_LLM_USAGE_ESTIMATED] = True
             attrs[semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD] = usage.estimate_method
@@ -448,9 +494,13 @@ class _EventLlmCall(LlmCall):
         request_model: str | None,
         server_address: str | None,
         server_port: int | None,
+        attrs: dict[str, Any],
+        unchecked: list[str],
         start_attributes: Mapping[str, Any],
     ) -> None:
-        super().__init__(settings, span, operation, provider, request_model, server_address, server_port)
+        super().__init__(
+            settings, span, operation, provider, request_model, server_address, server_port, attrs, unchecked
+        )
         self._span_recording = self._recording
         self._content_on_span = self._recording and settings.capture_content
         self._recording = True
@@ -470,8 +520,9 @@ class _EventLlmCall(LlmCall):
             if self._flushed is None:
                 self._flushed = {}
             self._flushed.update(attrs)
+            unchecked, self._unchecked = self._unchecked, []
             if self._span_recording:
-                set_attributes(self.span, self._span_part(attrs))
+                set_attributes(self.span, self._span_part(attrs), unchecked)
 
     def end(self) -> None:
         if self._ended:
@@ -491,7 +542,7 @@ class _EventLlmCall(LlmCall):
             if attrs and self._span_recording:
                 on_span = self._span_part(attrs)
                 if on_span:
-                    set_attributes(span, on_span)
+                    set_attributes(span, on_span, self._unchecked)
             if instruments is not None:
                 self._record_metrics(end - self._start)
             events = self.settings.events
@@ -518,8 +569,15 @@ def start_call(
     server_port: int | None = None,
     stream: bool = False,
     attributes: Mapping[str, Any] | None = None,
+    checked: bool = False,
 ) -> LlmCall:
-    """Start the CLIENT span ``"{operation} {model}"`` with the request attributes."""
+    """Start the CLIENT span ``"{operation} {model}"`` with the request attributes.
+
+    ``checked=True``: the caller vouches that every argument was built typed (``str`` for the
+    names, model and address, ``int`` for the port; ``attributes`` with non-empty ``str`` keys and
+    str/int/float/bool values, tuples for arrays), so the SDK's cleaning of them can be skipped.
+    Anything taken from the app as is (the manual API) must leave it False.
+    """
     attrs: dict[str, Any] = {
         semconv.GEN_AI_OPERATION_NAME: operation,
         semconv.GEN_AI_PROVIDER_NAME: provider,
@@ -540,15 +598,41 @@ def start_call(
                     attrs[key] = value
         else:
             attrs.update(attributes)
-    scoped = current_attributes()
+    scoped = current_attributes()  # str values (llm_context converts them)
     if scoped:
         attrs.update(scoped)
     name = f"{operation} {request_model}" if request_model else operation
-    span = start_span(settings.tracer, name, _CLIENT, attrs)
+    span, deferred = start_span(settings.tracer, name, _CLIENT, attrs)
+    if deferred:
+        # The span was started bare: its start attributes are written at the end with the rest.
+        pending = attrs
+        unchecked: list[str] = [] if checked else list(attrs)
+    else:
+        pending = {}
+        unchecked = []
     if settings.events is None:
-        return LlmCall(settings, span, operation, provider, request_model, server_address, server_port)
+        return LlmCall(
+            settings,
+            span,
+            operation,
+            provider,
+            request_model,
+            server_address,
+            server_port,
+            pending,
+            unchecked,
+        )
     return _EventLlmCall(
-        settings, span, operation, provider, request_model, server_address, server_port, attrs
+        settings,
+        span,
+        operation,
+        provider,
+        request_model,
+        server_address,
+        server_port,
+        pending,
+        unchecked,
+        attrs,
     )
 
 

@@ -85,7 +85,7 @@ def request_attributes(kwargs: Mapping[str, Any], *, stream: bool) -> AttributeD
         attrs[sc.GEN_AI_REQUEST_TOP_K] = top_k
     stop = kwargs.get("stop_sequences")
     if isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
-        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
     if stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if _is_json_output(kwargs):

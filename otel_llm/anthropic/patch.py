@@ -131,6 +131,7 @@ def _start(settings: Settings, instance: Any, kwargs: Mapping[str, Any], stream:
         server_port=server.get(semconv.SERVER_PORT),
         stream=stream,
         attributes=extract.request_attributes(kwargs, stream=stream),
+        checked=True,
     )
     if call.capture_content:
         _record_input(call, kwargs)

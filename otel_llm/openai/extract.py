@@ -73,7 +73,8 @@ def provider_for_host(host: str | None) -> str:
 
 
 def endpoint(resource: Any) -> tuple[str, str | None, int | None]:
-    """(provider, server.address, server.port) of the client behind an SDK resource object."""
+    """(provider, server.address, server.port) of the client behind an SDK resource object; the
+    address a ``str`` and the port an ``int`` (or None)."""
     try:
         client = resource._client
     except AttributeError:
@@ -93,7 +94,11 @@ def endpoint(resource: Any) -> tuple[str, str | None, int | None]:
     if key is None:
         key = base_url
     host = getattr(base_url, "host", None) or None
+    if not isinstance(host, str):
+        host = None
     port = getattr(base_url, "port", None)
+    if not isinstance(port, int) or isinstance(port, bool):
+        port = None
     if port is None and host:
         port = 443 if getattr(base_url, "scheme", "https") == "https" else 80
     result = (provider_for_host(host), host, port)
@@ -170,7 +175,10 @@ _CHAT_REQUEST_KEYS = frozenset(
 
 
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Request attributes of a chat call (only those with a value)."""
+    """Request attributes of a chat call (only those with a value).
+
+    Like every ``*_request_attributes`` here, built typed for ``start_call(checked=True)``: str,
+    int, float and bool values, tuples for arrays."""
     attrs: dict[str, Any] = {}
     present = _CHAT_REQUEST_KEYS.intersection(kwargs)
     if not present:
@@ -196,9 +204,9 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if "stop" in present:
         stop = given(get("stop"))
         if isinstance(stop, str):
-            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
         elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
     if "n" in present:
         n = _int(get("n"))
         if n is not None and n != 1:
@@ -254,22 +262,24 @@ def chat_usage(usage: Any) -> Usage | None:
 
 
 def chat_response(response: Any) -> tuple[dict[str, Any], list[str], Usage | None]:
-    """(extra attributes, finish reasons, usage) of a ChatCompletion."""
+    """(extra attributes, finish reasons, usage) of a ChatCompletion. The attributes and reasons
+    are typed (``str`` only: a value of another type from the server is left out)."""
     try:  # a ChatCompletion: plain attribute reads
         choices = response.choices
-        attrs = {
-            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: response.system_fingerprint,
-            semconv.OPENAI_RESPONSE_SERVICE_TIER: response.service_tier,
-        }
+        fingerprint = response.system_fingerprint
+        tier = response.service_tier
         usage = response.usage
     except AttributeError:  # another shape: every field optional
         choices = getattr(response, "choices", None)
-        attrs = {
-            semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: getattr(response, "system_fingerprint", None),
-            semconv.OPENAI_RESPONSE_SERVICE_TIER: getattr(response, "service_tier", None),
-        }
+        fingerprint = getattr(response, "system_fingerprint", None)
+        tier = getattr(response, "service_tier", None)
         usage = getattr(response, "usage", None)
-    reasons = [c.finish_reason for c in choices or () if c.finish_reason]
+    attrs = {}
+    if type(fingerprint) is str:
+        attrs[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    if type(tier) is str:
+        attrs[semconv.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    reasons = [r for c in choices or () if type(r := c.finish_reason) is str and r]
     return attrs, reasons, chat_usage(usage)
 
 
@@ -496,7 +506,7 @@ def _tool_definitions(kwargs: Mapping[str, Any], nested: bool) -> list[dict[str,
 # -- Embeddings ---------------------------------------------------------------------------------
 def embeddings_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     fmt = given(kwargs.get("encoding_format"))
-    return {semconv.GEN_AI_REQUEST_ENCODING_FORMATS: [fmt] if isinstance(fmt, str) else None}
+    return {semconv.GEN_AI_REQUEST_ENCODING_FORMATS: (fmt,) if isinstance(fmt, str) else None}
 
 
 def embeddings_response(response: Any) -> tuple[dict[str, Any], Usage | None]:

@@ -48,7 +48,9 @@ class Operation:
 
 def _chat_response(call: LlmCall, response: Any) -> None:
     attrs, reasons, usage = extract.chat_response(response)
-    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs)
+    call.set_response(
+        getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs, typed=True
+    )
     if call.capture_content:
         call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.chat_output_messages(response))
 
@@ -139,6 +141,7 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
         server_port=port,
         stream=kwargs.get("stream") is True,
         attributes=op.request(kwargs),
+        checked=True,
     )
     if op.record_input is not None and call.capture_content:
         op.record_input(call, kwargs)
@@ -148,6 +151,10 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
 def _on_result(op: Operation, kwargs: Mapping[str, Any], is_async: bool, call: LlmCall, result: Any) -> Any:
     """Fill and end the call from the SDK's result; return what the app gets (``functools.partial``
     binds the first three arguments per call: cheaper than a closure)."""
+    if type(result) in _PARSED:  # a response model type seen before: nothing to wrap
+        op.response(call, result)
+        call.end()
+        return result
     sync_streams, async_streams, legacy, lazy = _TYPES
     stream_handler = op.stream_handler
     if stream_handler is not None:
@@ -176,9 +183,16 @@ def _on_result(op: Operation, kwargs: Mapping[str, Any], is_async: bool, call: L
         if proxy is not None:
             return proxy(result, StreamState(call, stream_handler(kwargs)))
     if parsed is not None:
+        if parsed is result and hasattr(type(result), "model_fields") and len(_PARSED) < 256:
+            _PARSED.add(type(result))  # a pydantic response model (no stream, no raw response)
         op.response(call, parsed)
     call.end()
     return result
+
+
+# Types of parsed responses (ChatCompletion, Response, ...) _on_result has seen: the same type
+# always takes the plain path, whatever the operation or its arguments.
+_PARSED: set[type] = set()
 
 
 def _iterating_proxy(result: Any, is_async: bool) -> type[SyncStreamProxy] | type[AsyncStreamProxy] | None:

@@ -26,6 +26,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,6 +65,8 @@ class Reply:
     chunk_delay: float = 0.0  # seconds between stream events
     latency: float = 0.0  # seconds before answering
     dimensions: int = 8  # embeddings
+    # Top-level fields replaced in a non-streamed JSON body (e.g. values of unexpected types).
+    override: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,14 @@ class _Handler(BaseHTTPRequestHandler):
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._sse(_chat_chunks(reply, model, include_usage), reply, named=False)
             else:
-                self._json(_chat_completion(reply, model))
+                self._json(_chat_completion(reply, model), reply)
         elif path.endswith("/responses"):
             if stream:
                 self._sse(_response_events(reply, model), reply, named=True)
             else:
-                self._json(_response(reply, model, "completed"))
+                self._json(_response(reply, model, "completed"), reply)
         elif path.endswith("/embeddings"):
-            self._json(_embeddings(reply, model, body))
+            self._json(_embeddings(reply, model, body), reply)
         else:
             self._send(404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
 
@@ -145,7 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _json(self, payload: dict[str, Any]) -> None:
+    def _json(self, payload: dict[str, Any], reply: Reply | None = None) -> None:
+        if reply is not None and reply.override:
+            payload = {**payload, **reply.override}
         self._send(200, payload)
 
     def _error(self, reply: Reply) -> None:

@@ -55,7 +55,7 @@ def test_request_attributes_all_parameters() -> None:
         "gen_ai.request.temperature": 1.0,
         "gen_ai.request.top_p": 0.5,
         "gen_ai.request.top_k": 40,
-        "gen_ai.request.stop_sequences": ["\n\nHuman:", "END"],
+        "gen_ai.request.stop_sequences": ("\n\nHuman:", "END"),
     }
     assert type(attrs["gen_ai.request.temperature"]) is float
 

@@ -70,6 +70,29 @@ def test_odd_values_and_ended_spans_take_the_sdk_path(caplog: pytest.LogCaptureF
     assert "late" not in ours.attributes
 
 
+def test_check_lists_the_only_items_cleaned() -> None:
+    typed = {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 12, "a.tuple": ("x", "y")}
+    # listed items are cleaned as the SDK does (a list becomes a tuple); absent listed keys are skipped
+    ours, sdk = both()
+    mixed = {**typed, "gen_ai.response.model": ["m1", "m2"]}
+    set_attributes(ours, mixed, ["gen_ai.response.model", "not.there"])
+    sdk.set_attributes(mixed)
+    assert stored(ours) == stored(sdk)
+    assert ours.attributes["gen_ai.response.model"] == ("m1", "m2")
+    # a listed value the insert cannot store as is sends everything through the SDK's method
+    ours, sdk = both()
+    odd = {**typed, "x.odd": [1, object()], "": "empty key"}
+    set_attributes(ours, odd, ["x.odd", ""])
+    sdk.set_attributes(odd)
+    assert stored(ours) == stored(sdk)
+    assert ours.attributes["x.odd"] == (1, None) and "" not in ours.attributes  # the SDK's cleaning
+    # nothing listed: inserted as is
+    ours, sdk = both()
+    set_attributes(ours, typed, [])
+    sdk.set_attributes(typed)
+    assert stored(ours) == stored(sdk)
+
+
 def test_non_sdk_spans_are_left_to_their_own_method() -> None:
     span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
     set_attributes(span, ATTRS)  # no error, nothing recorded
@@ -118,7 +141,11 @@ def _started(provider: TracerProvider, fast: bool) -> Any:
     tracer = provider.get_tracer("t")
     kind = trace.SpanKind.CLIENT
     if fast:
-        return sdk_attributes.start_span(tracer, "chat m", kind, ATTRS)
+        # as LlmCall does: attributes the start deferred are written before the span ends
+        span, deferred = sdk_attributes.start_span(tracer, "chat m", kind, ATTRS)
+        if deferred:
+            set_attributes(span, ATTRS)
+        return span
     return tracer.start_span("chat m", kind=kind, attributes=ATTRS)
 
 

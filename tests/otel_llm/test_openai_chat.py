@@ -402,3 +402,44 @@ def test_stream_abandoned_ends_span_on_gc(
     span = telemetry.span()
     assert attributes_of(span)[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stub"
     assert span.status.status_code is StatusCode.UNSET
+
+
+def test_values_of_unexpected_types_are_stored_as_the_sdk_would(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """Response fields our insert would otherwise trust: a server answering with other JSON types
+    gets exactly what the SDK's own cleaning keeps, and the span still encodes to OTLP."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    odd = {
+        "id": 123,
+        "model": ["m-x", "m-y"],
+        "system_fingerprint": 5,
+        "service_tier": {"tier": "x"},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": 7}],
+        "usage": {"prompt_tokens": "12", "completion_tokens": {"n": 6}, "total_tokens": 18},
+    }
+    stub.enqueue(Reply(override=odd), Reply(override=odd))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        plain = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        instrument_openai()
+        seen = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert seen.model_dump(warnings=False) == plain.model_dump(warnings=False)  # what it got uninstrumented
+    span = telemetry.span()
+    attrs = dict(span.attributes or {})
+    assert attrs == {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        semconv.SERVER_ADDRESS: "127.0.0.1",
+        semconv.SERVER_PORT: port_of(stub),
+        semconv.GEN_AI_RESPONSE_ID: 123,  # an int is a valid attribute value: kept, as the SDK does
+        semconv.GEN_AI_RESPONSE_MODEL: ("m-x", "m-y"),  # a list of str: stored as a tuple
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: "12",  # a str too
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: {"n": 6},  # the pinned SDK keeps a mapping (an AnyValue map)
+    }
+    assert [type(attrs[k]) for k in (semconv.GEN_AI_RESPONSE_ID, semconv.GEN_AI_USAGE_INPUT_TOKENS)] == [
+        int,
+        str,
+    ]
+    assert encode_spans([span]).resource_spans  # the exporter can encode it
