@@ -330,6 +330,23 @@ def report(workers: dict[str, Worker], verified: dict[str, dict[str, Any]], roun
             ok = ok and floor_ok
             line += f" | {name} {fl[k]:.1f} µs: {ratio(ours, fl[k]):.2f}x ({'met' if floor_ok else 'MISSED'})"
         print(line)
+    # The same targets on the in-process paired figures (tighter: no bias between processes), for
+    # the peers that have them (those wrapping Completions.create) and the floor in situ.
+    paired_peers = [c for c in PEERS if c in paired]
+    if OURS in paired and paired_peers:
+        print("on the in-process paired overhead (peers that wrap create; floor in situ):")
+        for k in KINDS:
+            key = f"{k}_paired"
+            med = {c: statistics.median(paired[c][key]) for c in paired}
+            best = min(paired_peers, key=lambda c: med[c])
+            ours, bp = med[OURS], med[best]
+            line = f"  {k:<10} ours {ours:6.1f} µs | best peer {best} {bp:6.1f} µs: {ratio(ours, bp):.2f}x"
+            line += f" ({'met' if ours <= TARGET_PEER_RATIO * bp else 'MISSED'})"
+            if FLOOR_SDK in med:
+                fl = med[FLOOR_SDK]
+                line += f" | floor_sdk {fl:.1f} µs: {ratio(ours, fl):.2f}x"
+                line += f" ({'met' if ours <= TARGET_FLOOR_RATIO * fl else 'MISSED'})"
+            print(line)
     return ok
 
 

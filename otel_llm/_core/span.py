@@ -280,8 +280,8 @@ class LlmCall:
         (:meth:`set_usage`) and further attributes (:meth:`set_many`), in one call.
 
         ``typed=True``: the caller built ``finish_reasons`` (``str`` items) and ``attributes``
-        (``str`` keys; str/int/float/bool values, tuples for arrays) itself, so their cleaning is
-        skipped. The id and model are checked here either way."""
+        (``str`` keys; str/int/float/bool values, tuples for arrays; no None) itself, so their
+        cleaning is skipped. The id and model are checked here either way."""
         if response_model:
             self.response_model = response_model
         if usage is not None:
@@ -303,10 +303,12 @@ class LlmCall:
             if not typed:
                 unchecked.append(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
         if attributes:
-            for key, value in attributes.items():
-                if value is not None:
-                    attrs[key] = value
-            if not typed:
+            if typed:
+                attrs.update(attributes)
+            else:
+                for key, value in attributes.items():
+                    if value is not None:
+                        attrs[key] = value
                 unchecked.extend(attributes)
 
     def set_usage(self, usage: Usage | None) -> None:

@@ -159,19 +159,23 @@ _CHAT_FLOATS: tuple[tuple[str, str], ...] = (
 )
 
 
-# Every request key chat_request_attributes reads: only those present in a call are looked at.
-_CHAT_REQUEST_KEYS = frozenset(
-    (
-        "max_completion_tokens",
-        "max_tokens",
-        *(key for key, _ in _CHAT_FLOATS),
-        "seed",
-        "response_format",
-        "stop",
-        "n",
-        "service_tier",
-    )
-)
+# Every request key chat_request_attributes reads, in the order their attributes are written, and
+# how each is read.
+_MAX, _FLOAT, _SEED, _FORMAT, _STOP, _N, _TIER = range(7)
+_CHAT_REQUEST_KINDS: dict[str, int] = {
+    "max_completion_tokens": _MAX,
+    "max_tokens": _MAX,
+    **{key: _FLOAT for key, _ in _CHAT_FLOATS},
+    "seed": _SEED,
+    "response_format": _FORMAT,
+    "stop": _STOP,
+    "n": _N,
+    "service_tier": _TIER,
+}
+_CHAT_REQUEST_KEYS = frozenset(_CHAT_REQUEST_KINDS)
+_CHAT_FLOAT_NAMES = dict(_CHAT_FLOATS)
+# The present request keys -> those keys in writing order (at most 2^11 sets; a few in practice).
+_CHAT_PLANS: dict[frozenset[str], tuple[str, ...]] = {}
 
 
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,38 +187,46 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     present = _CHAT_REQUEST_KEYS.intersection(kwargs)
     if not present:
         return attrs
+    plan = _CHAT_PLANS.get(present)
+    if plan is None:
+        plan = _CHAT_PLANS[present] = tuple(key for key in _CHAT_REQUEST_KINDS if key in present)
     get = kwargs.get
-    if "max_completion_tokens" in present or "max_tokens" in present:
-        max_tokens = _int(get("max_completion_tokens")) or _int(get("max_tokens"))
-        if max_tokens is not None:
-            attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    for key, name in _CHAT_FLOATS:
-        if key in present:
-            number = _float(get(key))
+    kinds = _CHAT_REQUEST_KINDS
+    for key in plan:
+        kind = kinds[key]
+        value = get(key)
+        if kind == _FLOAT:
+            number = value if type(value) is float else _float(value)
             if number is not None:
-                attrs[name] = number
-    if "seed" in present:
-        seed = _int(get("seed"))
-        if seed is not None:
-            attrs[semconv.GEN_AI_REQUEST_SEED] = seed
-    if "response_format" in present:
-        output_type = _output_type(get("response_format"))
-        if output_type is not None:
-            attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
-    if "stop" in present:
-        stop = given(get("stop"))
-        if isinstance(stop, str):
-            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
-        elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-    if "n" in present:
-        n = _int(get("n"))
-        if n is not None and n != 1:
-            attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    if "service_tier" in present:
-        tier = given(get("service_tier"))
-        if isinstance(tier, str):
-            attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+                attrs[_CHAT_FLOAT_NAMES[key]] = number
+        elif kind == _MAX:
+            # max_completion_tokens wins when it is a non-zero int; else max_tokens
+            if semconv.GEN_AI_REQUEST_MAX_TOKENS not in attrs:
+                tokens = _int(value)
+                if tokens if key == "max_completion_tokens" else tokens is not None:
+                    attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = tokens
+        elif kind == _SEED:
+            seed = _int(value)
+            if seed is not None:
+                attrs[semconv.GEN_AI_REQUEST_SEED] = seed
+        elif kind == _FORMAT:
+            output_type = _output_type(value)
+            if output_type is not None:
+                attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+        elif kind == _STOP:
+            stop = given(value)
+            if isinstance(stop, str):
+                attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
+            elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+                attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+        elif kind == _N:
+            n = _int(value)
+            if n is not None and n != 1:
+                attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        else:
+            tier = given(value)
+            if isinstance(tier, str):
+                attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     return attrs
 
 

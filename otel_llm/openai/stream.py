@@ -241,20 +241,17 @@ class ChatStreamHandler:
         if self.pending and (call.capture_content or not self._finish_light()):
             self._fold_pending()
         ordered = [self.choices[i] for i in sorted(self.choices)]
-        reasons = [c.finish_reason for c in ordered if c.finish_reason]
+        # Typed for set_response(typed=True): str values only (another type from the server is left out).
+        reasons = [r for c in ordered if type(r := c.finish_reason) is str and r]
         usage = extract.chat_usage(self.usage)
         if usage is None and self.response_id is not None:
             usage = self._estimate(call)
-        call.set_response(
-            self.response_id,
-            self.model,
-            reasons,
-            usage,
-            {
-                semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint,
-                semconv.OPENAI_RESPONSE_SERVICE_TIER: self.service_tier,
-            },
-        )
+        extra = {}
+        if type(self.fingerprint) is str:
+            extra[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = self.fingerprint
+        if type(self.service_tier) is str:
+            extra[semconv.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+        call.set_response(self.response_id, self.model, reasons, usage, extra, typed=True)
         if call.capture_content and ordered:
             call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, [self._message(c) for c in ordered])
 
