@@ -25,7 +25,7 @@ fields used here and that the direct insert gives the same mapping as the SDK's 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["fast_path_available", "set_attributes", "start_span"]
@@ -42,32 +42,11 @@ def _public(span: Any, attributes: Mapping[str, Any], check: list[str] | None = 
 def _clean(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """What the SDK would store (``attributes`` itself when nothing changes), or None when any key
     or value needs the SDK's cleaning."""
-    if "" in attributes:
-        return None
-    scalars = _SCALARS
-    lists: list[str] | None = None
-    for key, value in attributes.items():
-        if type(key) is not str:
-            return None
-        kind = type(value)
-        if kind in scalars:
-            continue
-        if (kind is not tuple and kind is not list) or not scalars.issuperset(map(type, value)):
-            return None
-        if kind is list:
-            if lists is None:
-                lists = []
-            lists.append(key)
-    if lists is None:
-        return attributes
-    out = dict(attributes)
-    for key in lists:
-        out[key] = tuple(out[key])
-    return out
+    return _clean_keys(attributes, attributes.keys())
 
 
-def _clean_keys(attributes: Mapping[str, Any], keys: list[str]) -> Mapping[str, Any] | None:
-    """:func:`_clean` for only the items under ``keys`` (absent keys are skipped): the caller
+def _clean_keys(attributes: Mapping[str, Any], keys: Iterable[str]) -> Mapping[str, Any] | None:
+    """:func:`_clean` checking only the items under ``keys`` (absent keys are skipped): the caller
     vouches for every other item (a non-empty ``str`` key and a value of an exact scalar type or a
     tuple of those)."""
     if not keys:

@@ -612,19 +612,7 @@ def start_call(
     else:
         pending = {}
         unchecked = []
-    if settings.events is None:
-        return LlmCall(
-            settings,
-            span,
-            operation,
-            provider,
-            request_model,
-            server_address,
-            server_port,
-            pending,
-            unchecked,
-        )
-    return _EventLlmCall(
+    fields = (
         settings,
         span,
         operation,
@@ -634,8 +622,10 @@ def start_call(
         server_port,
         pending,
         unchecked,
-        attrs,
     )
+    if settings.events is None:
+        return LlmCall(*fields)
+    return _EventLlmCall(*fields, attrs)
 
 
 _CLIENT = SpanKind.CLIENT
