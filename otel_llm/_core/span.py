@@ -349,7 +349,11 @@ class LlmCall:
         if self._attrs and not self._ended:
             attrs, self._attrs = self._attrs, {}
             unchecked, self._unchecked = self._unchecked, []
-            set_attributes(self.span, attrs, unchecked)
+            self._write(attrs, unchecked)
+
+    def _write(self, attrs: dict[str, Any], unchecked: list[str]) -> None:
+        """Put collected attributes on the span (``unchecked``: ``set_attributes``' ``check``)."""
+        set_attributes(self.span, attrs, unchecked)
 
     # -- failure and end ---------------------------------------------------------------------
     def fail(self, exc: BaseException, type_name: str | None = None) -> None:
@@ -386,9 +390,10 @@ class LlmCall:
         if self._ended:
             return
         self._ended = True
-        span = self.span
+        end_time: int | None = None
         try:
-            instruments = self.settings.instruments
+            settings = self.settings
+            instruments = settings.instruments
             end = _perf_counter() if instruments is not None else 0.0
             if self._recording:
                 attrs = self._attrs
@@ -398,13 +403,19 @@ class LlmCall:
                 if self._first_chunk_at is not None:
                     attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self._start
                 if attrs:
-                    set_attributes(span, attrs, self._unchecked)
+                    self._write(attrs, self._unchecked)
             if instruments is not None:
                 self._record_metrics(end - self._start)
+            if settings.events is not None:
+                end_time = self._emit_event()
         except Exception:
             _log.debug("otel_llm: finishing span failed", exc_info=True)
         finally:
-            span.end()
+            self.span.end(end_time=end_time)
+
+    def _emit_event(self) -> int | None:
+        """Emit the call's details event (``_EventLlmCall``); its timestamp becomes the span's end."""
+        return None
 
     def _usage_attributes(self, attrs: dict[str, Any], usage: Usage) -> None:
         input_tokens = usage.input_tokens
@@ -487,24 +498,12 @@ class _EventLlmCall(LlmCall):
 
     __slots__ = ("_content_on_span", "_flushed", "_span_recording", "_start_attrs")
 
-    def __init__(
-        self,
-        settings: Settings,
-        span: Span,
-        operation: str,
-        provider: str,
-        request_model: str | None,
-        server_address: str | None,
-        server_port: int | None,
-        attrs: dict[str, Any],
-        unchecked: list[str],
-        start_attributes: Mapping[str, Any],
-    ) -> None:
-        super().__init__(
-            settings, span, operation, provider, request_model, server_address, server_port, attrs, unchecked
-        )
+    def __init__(self, *fields: Any, start_attributes: Mapping[str, Any]) -> None:
+        """``fields``: :class:`LlmCall`'s arguments; ``start_attributes``: the span's start
+        attributes, wanted on the event."""
+        super().__init__(*fields)
         self._span_recording = self._recording
-        self._content_on_span = self._recording and settings.capture_content
+        self._content_on_span = self._recording and self.settings.capture_content
         self._recording = True
         self.capture_content = True
         self._start_attrs = start_attributes
@@ -518,47 +517,28 @@ class _EventLlmCall(LlmCall):
 
     def flush(self) -> None:
         if self._attrs and not self._ended:
-            attrs, self._attrs = self._attrs, {}
             if self._flushed is None:
                 self._flushed = {}
-            self._flushed.update(attrs)
-            unchecked, self._unchecked = self._unchecked, []
-            if self._span_recording:
-                set_attributes(self.span, self._span_part(attrs), unchecked)
+            self._flushed.update(self._attrs)
+        super().flush()
 
-    def end(self) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        span = self.span
-        end_time: int | None = None
-        try:
-            instruments = self.settings.instruments
-            end = _perf_counter() if instruments is not None else 0.0
-            attrs = self._attrs
-            usage = self.usage
-            if usage is not None:
-                self._usage_attributes(attrs, usage)
-            if self._first_chunk_at is not None:
-                attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self._start
-            if attrs and self._span_recording:
-                on_span = self._span_part(attrs)
-                if on_span:
-                    set_attributes(span, on_span, self._unchecked)
-            if instruments is not None:
-                self._record_metrics(end - self._start)
-            events = self.settings.events
-            if events is not None:
-                event_attrs = dict(self._start_attrs)
-                if self._flushed:
-                    event_attrs.update(self._flushed)
-                event_attrs.update(attrs)
-                end_time = _time_ns()
-                events.emit(span, event_attrs, end_time)
-        except Exception:
-            _log.debug("otel_llm: finishing span failed", exc_info=True)
-        finally:
-            span.end(end_time=end_time)
+    def _write(self, attrs: dict[str, Any], unchecked: list[str]) -> None:
+        if self._span_recording:
+            on_span = self._span_part(attrs)
+            if on_span:
+                set_attributes(self.span, on_span, unchecked)
+
+    def _emit_event(self) -> int | None:
+        events = self.settings.events
+        if events is None:
+            return None
+        event_attrs = dict(self._start_attrs)
+        if self._flushed:
+            event_attrs.update(self._flushed)
+        event_attrs.update(self._attrs)
+        end_time = _time_ns()
+        events.emit(self.span, event_attrs, end_time)
+        return end_time
 
 
 def start_call(
@@ -625,7 +605,7 @@ def start_call(
     )
     if settings.events is None:
         return LlmCall(*fields)
-    return _EventLlmCall(*fields, attrs)
+    return _EventLlmCall(*fields, start_attributes=attrs)
 
 
 _CLIENT = SpanKind.CLIENT
