@@ -176,9 +176,11 @@ def _noop_on_start(self: Any, span: Any, parent_context: Any = None) -> None:
     pass
 
 
-def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], tuple[Any, bool]]:
-    def plain(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> tuple[Any, bool]:
-        return tracer.start_span(name, kind=kind, attributes=attributes), False
+def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any], Any], tuple[Any, bool]]:
+    def plain(
+        tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any], context: Any = None
+    ) -> tuple[Any, bool]:
+        return tracer.start_span(name, context=context, kind=kind, attributes=attributes), False
 
     if not fast_path_available:
         return plain
@@ -242,9 +244,11 @@ def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], tuple[Any, bo
     # when the provider changes (add_span_processor builds a new tuple).
     last: list[Any] = [None, None, False]
 
-    def start_span(tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any]) -> tuple[Any, bool]:
+    def start_span(
+        tracer: Any, name: str, kind: Any, attributes: Mapping[str, Any], context: Any = None
+    ) -> tuple[Any, bool]:
         if type(tracer) is not Tracer:
-            return tracer.start_span(name, kind=kind, attributes=attributes), False
+            return tracer.start_span(name, context=context, kind=kind, attributes=attributes), False
         sampler = tracer.sampler
         processor = tracer.span_processor
         procs = getattr(processor, "_span_processors", None)
@@ -257,16 +261,16 @@ def _build_start() -> Callable[[Any, str, Any, Mapping[str, Any]], tuple[Any, bo
                 blind = False
             last[:] = [sampler, procs, blind]
         if not blind:
-            return tracer.start_span(name, kind=kind, attributes=attributes), False
-        return tracer.start_span(name, kind=kind), True
+            return tracer.start_span(name, context=context, kind=kind, attributes=attributes), False
+        return tracer.start_span(name, context=context, kind=kind), True
 
     return start_span
 
 
 _MISSING = object()
 start_span = _build_start()
-"""``start_span(tracer, name, kind, attributes) -> (span, deferred)``: the span
-``tracer.start_span(name, kind=kind, attributes=attributes)`` gives. ``deferred`` True means the span
+"""``start_span(tracer, name, kind, attributes, context=None) -> (span, deferred)``: the span
+``tracer.start_span(name, context=context, kind=kind, attributes=attributes)`` gives. ``deferred`` True means the span
 was started bare because nothing can see its start attributes: the caller must write ``attributes``
 (``set_attributes``) before it ends, together with its other attributes (one insert, and without
 the SDK re-cleaning them)."""

@@ -39,6 +39,7 @@ __all__ = [
     "call_async",
     "call_sync",
     "error_type",
+    "instrumenting_context",
     "should_instrument",
     "start_call",
 ]
@@ -102,13 +103,23 @@ class Usage:
 
 def should_instrument() -> bool:
     """False when instrumentation is suppressed or we are inside one of our own wrapped calls."""
+    return instrumenting_context() is not None
+
+
+def instrumenting_context() -> otel_context.Context | None:
+    """The current OpenTelemetry context, or None when instrumentation is suppressed or we are
+    inside one of our own wrapped calls. A wrapper passes it on to :func:`start_call`, so a call
+    reads the context once (the SDK's ``start_span``, its sampler and :meth:`LlmCall.run` would
+    each read it again)."""
     if _in_call_get():
-        return False
-    if _SUPPRESS_KEYS is None:
-        return is_instrumentation_enabled()
-    # is_instrumentation_enabled() with one read of the current context instead of two.
+        return None
     ctx = _get_current()
-    return not (ctx.get(_SUPPRESS_KEYS[0]) or ctx.get(_SUPPRESS_KEYS[1]))
+    if _SUPPRESS_KEYS is None:
+        return ctx if is_instrumentation_enabled() else None
+    # is_instrumentation_enabled() without re-reading the context twice.
+    if ctx.get(_SUPPRESS_KEYS[0]) or ctx.get(_SUPPRESS_KEYS[1]):
+        return None
+    return ctx
 
 
 def error_type(exc: BaseException) -> str:
@@ -177,6 +188,7 @@ class LlmCall:
         server_port: int | None,
         attrs: dict[str, Any],
         unchecked: list[str],
+        parent_context: otel_context.Context | None = None,
     ) -> None:
         self.settings = settings
         self.span = span
@@ -198,9 +210,11 @@ class LlmCall:
         # The keys in _attrs whose values may need the SDK's cleaning (set_attributes' ``check``):
         # those from the app or read off a response object; the rest were built typed here.
         self._unchecked = unchecked
-        # The OTel contexts around the SDK call (see run / restore_context).
+        # The OTel contexts around the SDK call (see run / restore_context): the parent is the
+        # context the span was started in when the caller read it (start_call's ``context``),
+        # else the one current when run() starts.
         self._span_context: otel_context.Context | None = None
-        self._parent_context: otel_context.Context | None = None
+        self._parent_context = parent_context
         self._start = _perf_counter()
         self._first_chunk_at: float | None = None
         self._ended = False
@@ -218,7 +232,9 @@ class LlmCall:
     def run(self, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         """``wrapped(*args, **kwargs)`` with the span current (children such as HTTP spans nest
         under it) and the in-call marker set; the span is not ended."""
-        parent = self._parent_context = _get_current()
+        parent = self._parent_context
+        if parent is None:
+            parent = self._parent_context = _get_current()
         ctx = self._span_context = _set_span_in_context(self.span, parent)
         token = _attach(ctx)
         marker = _in_call_set(True)
@@ -230,7 +246,9 @@ class LlmCall:
 
     async def run_async(self, wrapped: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
         """Async twin of :meth:`run`."""
-        parent = self._parent_context = _get_current()
+        parent = self._parent_context
+        if parent is None:
+            parent = self._parent_context = _get_current()
         ctx = self._span_context = _set_span_in_context(self.span, parent)
         token = _attach(ctx)
         marker = _in_call_set(True)
@@ -552,6 +570,7 @@ def start_call(
     stream: bool = False,
     attributes: Mapping[str, Any] | None = None,
     checked: bool = False,
+    context: otel_context.Context | None = None,
 ) -> LlmCall:
     """Start the CLIENT span ``"{operation} {model}"`` with the request attributes.
 
@@ -559,6 +578,10 @@ def start_call(
     names, model and address, ``int`` for the port; ``attributes`` with non-empty ``str`` keys and
     str/int/float/bool values, tuples for arrays), so the SDK's cleaning of them can be skipped.
     Anything taken from the app as is (the manual API) must leave it False.
+
+    ``context``: the current context as the caller read it (:func:`instrumenting_context`), the
+    span's parent context and the one restored around the SDK call; None reads it when needed.
+    The caller must start the call in that same context, with nothing attached in between.
     """
     attrs: dict[str, Any] = {
         semconv.GEN_AI_OPERATION_NAME: operation,
@@ -584,7 +607,7 @@ def start_call(
     if scoped:
         attrs.update(scoped)
     name = f"{operation} {request_model}" if request_model else operation
-    span, deferred = start_span(settings.tracer, name, _CLIENT, attrs)
+    span, deferred = start_span(settings.tracer, name, _CLIENT, attrs, context)
     if deferred:
         # The span was started bare: its start attributes are written at the end with the rest.
         pending = attrs
@@ -602,6 +625,7 @@ def start_call(
         server_port,
         pending,
         unchecked,
+        context,
     )
     if settings.events is None:
         return LlmCall(*fields)

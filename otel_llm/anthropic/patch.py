@@ -22,12 +22,20 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span
 
 from otel_llm import semconv
 from otel_llm._core.instrumentor import Wrapper
 from otel_llm._core.settings import Settings
-from otel_llm._core.span import LlmCall, call_async, call_sync, should_instrument, start_call
+from otel_llm._core.span import (
+    LlmCall,
+    call_async,
+    call_sync,
+    instrumenting_context,
+    should_instrument,
+    start_call,
+)
 from otel_llm._core.stream import AsyncStreamProxy, StreamState, SyncStreamProxy
 from otel_llm.anthropic import extract
 from otel_llm.anthropic.stream import MessageStreamHandler
@@ -119,7 +127,9 @@ def _replacing_async(fn: Callable[..., Any], call: LlmCall, keep: bool) -> Calla
 
 
 # -- starting and filling a call ----------------------------------------------------------------
-def _start(settings: Settings, instance: Any, kwargs: Mapping[str, Any], stream: bool) -> LlmCall:
+def _start(
+    settings: Settings, instance: Any, kwargs: Mapping[str, Any], stream: bool, context: Context | None = None
+) -> LlmCall:
     client = getattr(instance, "_client", None)
     server = extract.server_attributes(getattr(client, "base_url", None))
     call = start_call(
@@ -132,6 +142,7 @@ def _start(settings: Settings, instance: Any, kwargs: Mapping[str, Any], stream:
         stream=stream,
         attributes=extract.request_attributes(kwargs, stream=stream),
         checked=True,
+        context=context,
     )
     if call.capture_content:
         _record_input(call, kwargs)
@@ -179,10 +190,11 @@ def _on_result(call: LlmCall, result: Any) -> Any:
 # -- messages.create / messages.parse -----------------------------------------------------------
 def messages_create(settings: Settings, sdk: SdkSpans) -> Wrapper:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if not should_instrument():
+        context = instrumenting_context()
+        if context is None:
             return wrapped(*args, **kwargs)
         try:
-            call = _start(settings, instance, kwargs, stream=kwargs.get("stream") is True)
+            call = _start(settings, instance, kwargs, kwargs.get("stream") is True, context)
             keep = sdk.keeps_for(getattr(instance, "_client", None))
         except Exception:
             _log.debug("otel_llm: starting an Anthropic span failed", exc_info=True)
@@ -194,10 +206,12 @@ def messages_create(settings: Settings, sdk: SdkSpans) -> Wrapper:
 
 def messages_create_async(settings: Settings, sdk: SdkSpans) -> Wrapper:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        # A coroutine function: the SDK call runs when the app awaits it, maybe in another
+        # context, so the context is read again then (no ``context`` passed on).
         if not should_instrument():
             return wrapped(*args, **kwargs)
         try:
-            call = _start(settings, instance, kwargs, stream=kwargs.get("stream") is True)
+            call = _start(settings, instance, kwargs, kwargs.get("stream") is True)
             keep = sdk.keeps_for(getattr(instance, "_client", None))
         except Exception:
             _log.debug("otel_llm: starting an Anthropic span failed", exc_info=True)

@@ -1,6 +1,6 @@
 """Wrappers for the OpenAI SDK methods listed in ``otel_llm.openai.TARGETS``.
 
-One span per logical call (``should_instrument`` makes nested wrapped methods pass through).
+One span per logical call (``instrumenting_context`` makes nested wrapped methods pass through).
 Streams come back wrapped in transparent proxies; ``with_raw_response`` calls return the SDK's raw
 response object unchanged (the span reads its parsed body, which the SDK caches for the app).
 """
@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from opentelemetry.context import Context
+
 from otel_llm import semconv
 from otel_llm._core.settings import Settings
-from otel_llm._core.span import LlmCall, call_async, call_sync, should_instrument, start_call
+from otel_llm._core.span import LlmCall, call_async, call_sync, instrumenting_context, start_call
 from otel_llm._core.stream import AsyncStreamProxy, StreamHandler, StreamState, SyncStreamProxy
 from otel_llm.openai import extract
 from otel_llm.openai.raw import AsyncRawResponseProxy, RawResponseProxy, handler_for
@@ -129,7 +131,9 @@ def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], 
     return (Stream,), (AsyncStream,), legacy, lazy
 
 
-def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str, Any]) -> LlmCall:
+def _start(
+    settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str, Any], context: Context
+) -> LlmCall:
     provider, address, port = extract.endpoint(instance)
     model = kwargs.get("model")  # the SDK's NOT_GIVEN / omit sentinels are no str
     call = start_call(
@@ -142,6 +146,7 @@ def _start(settings: Settings, op: Operation, instance: Any, kwargs: Mapping[str
         stream=kwargs.get("stream") is True,
         attributes=op.request(kwargs),
         checked=True,
+        context=context,
     )
     if op.record_input is not None and call.capture_content:
         op.record_input(call, kwargs)
@@ -223,10 +228,11 @@ def sync_wrapper(op: Operation) -> Callable[[Settings], Any]:
         _load_types()
 
         def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            if not should_instrument():
+            context = instrumenting_context()
+            if context is None:
                 return wrapped(*args, **kwargs)
             try:
-                call = _start(settings, op, instance, kwargs)
+                call = _start(settings, op, instance, kwargs, context)
                 on_result = partial(_on_result, op, kwargs, False)
             except Exception:
                 _log.debug("otel_llm: starting the span failed", exc_info=True)
@@ -243,10 +249,11 @@ def async_wrapper(op: Operation) -> Callable[[Settings], Any]:
         _load_types()
 
         async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            if not should_instrument():
+            context = instrumenting_context()
+            if context is None:
                 return await wrapped(*args, **kwargs)
             try:
-                call = _start(settings, op, instance, kwargs)
+                call = _start(settings, op, instance, kwargs, context)
                 on_result = partial(_on_result, op, kwargs, True)
             except Exception:
                 _log.debug("otel_llm: starting the span failed", exc_info=True)
