@@ -26,11 +26,16 @@ capture is on, through the redaction hook and size limit. In the EVENT_ONLY and 
 content modes an ``llm_call`` emits the ``gen_ai.client.inference.operation.details`` event and a
 ``retrieval`` step our ``otel_llm.retrieval.details`` event (see ``otel_llm._core.events``), which
 carry the content (in EVENT_ONLY, only they do).
+
+Inside ``opentelemetry.instrumentation.utils.suppress_instrumentation()`` both scopes record
+nothing (no span, metric or event), as the auto-instrumented calls do; the code inside runs
+unchanged and ``call``/``step`` accept every method as usual.
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import inspect
 import json
@@ -43,7 +48,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from otel_llm import semconv
 from otel_llm._core import content
@@ -77,6 +82,21 @@ def _get_settings() -> Settings:
         configure()
     assert _settings is not None
     return _settings
+
+
+_QUIET: dict[int, tuple[Settings, Settings]] = {}
+
+
+def _quiet(settings: Settings) -> Settings:
+    """``settings`` without metrics or events: what a call made while instrumentation is
+    suppressed runs with (its span is the invalid one, so it records nothing at all)."""
+    hit = _QUIET.get(id(settings))
+    if hit is not None and hit[0] is settings:
+        return hit[1]
+    quiet = dataclasses.replace(settings, instruments=None, events=None)
+    _QUIET.clear()  # only the current settings matter: at most one entry
+    _QUIET[id(settings)] = (settings, quiet)
+    return quiet
 
 
 class ManualCall:
@@ -208,8 +228,18 @@ class llm_call(_Scope):
 
     def _enter(self) -> ManualCall:
         provider, model, operation, address, port, stream = self._args
+        settings = _get_settings()
+        if not is_instrumentation_enabled():
+            # Suppressed: a call that records nothing (no span, metric or event); the context is
+            # left as it is, so spans started inside keep their real parent.
+            self._call = LlmCall(
+                _quiet(settings), INVALID_SPAN, operation, provider, model, address, port, {}, []
+            )
+            self._ctx_token = None
+            self._token = _current.set(manual := ManualCall(self._call))
+            return manual
         self._call = start_call(
-            _get_settings(),
+            settings,
             operation=operation,
             provider=provider,
             request_model=model,
@@ -226,7 +256,8 @@ class llm_call(_Scope):
 
     def _exit(self, exc: BaseException | None) -> None:
         assert self._call is not None
-        self._ctx_token.__exit__(None, None, None)
+        if self._ctx_token is not None:
+            self._ctx_token.__exit__(None, None, None)
         if self._token is not None:
             _current.reset(self._token)
         if exc is not None:
@@ -352,7 +383,12 @@ class retrieval(_Scope):
 
     def _enter(self) -> RetrievalStep:
         settings = _get_settings()
-        with_event = settings.events is not None and is_instrumentation_enabled()
+        if not is_instrumentation_enabled():
+            # Suppressed: no span and no event; the context is left as it is.
+            self._use = None
+            self._step = RetrievalStep(INVALID_SPAN, settings)
+            return self._step
+        with_event = settings.events is not None
         attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL}
         if self._provider:
             attrs[semconv.GEN_AI_PROVIDER_NAME] = self._provider
@@ -378,5 +414,6 @@ class retrieval(_Scope):
 
     def _exit(self, exc: BaseException | None) -> None:
         assert self._step is not None
-        self._use.__exit__(None, None, None)
+        if self._use is not None:
+            self._use.__exit__(None, None, None)
         self._step._end(exc)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_llm import manual, semconv
@@ -128,3 +129,56 @@ def test_llm_context_nesting() -> None:
             }
         assert dict(current_attributes()) == {semconv.USER_ID: "u", semconv.SESSION_ID: "s"}
     assert current_attributes() == ()
+
+
+def test_suppressed_llm_call_records_nothing_and_changes_nothing(configured: Telemetry) -> None:
+    """Inside suppress_instrumentation(): no span, no metric point; the scope still hands out a
+    working call object, returns and raises what the code does, and leaves the context alone."""
+    tracer = configured.tracer_provider.get_tracer("app")
+
+    @llm_call(provider="vllm", model="llama")
+    def generate(fail: bool) -> str:
+        call = current_llm_call()
+        assert call is not None
+        call.set_usage(input_tokens=3, output_tokens=4)
+        call.set_response(response_id="r", finish_reasons=["stop"])
+        call.set_attribute("app.key", "v")
+        call.first_chunk()
+        assert not call.span.is_recording()
+        if fail:
+            raise ValueError("boom")
+        return "ok"
+
+    with tracer.start_as_current_span("outer") as outer, suppress_instrumentation():
+        with llm_call(provider="vllm", model="llama") as call:
+            call.set_usage(input_tokens=1, output_tokens=2)
+            call.set_output_messages([{"role": "assistant", "content": "hi"}])
+            with tracer.start_as_current_span("inner"):
+                pass
+        assert generate(False) == "ok"
+        with pytest.raises(ValueError, match="boom"):
+            generate(True)
+        assert current_llm_call() is None
+    names = [(s.name, s.parent.span_id if s.parent else None) for s in configured.spans()]
+    assert names == [("inner", outer.get_span_context().span_id), ("outer", None)]
+    assert configured.points(semconv.METRIC_CLIENT_OPERATION_DURATION) == []
+    assert configured.points(semconv.METRIC_CLIENT_TOKEN_USAGE) == []
+
+    # Outside suppression again, a scope records as usual.
+    with llm_call(provider="vllm", model="llama") as call:
+        call.set_usage(input_tokens=1, output_tokens=2)
+    assert configured.spans()[-1].name == "chat llama"
+    assert len(configured.points(semconv.METRIC_CLIENT_OPERATION_DURATION)) == 1
+
+
+def test_suppressed_retrieval_records_nothing(configured: Telemetry) -> None:
+    tracer = configured.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("outer") as outer, suppress_instrumentation():
+        with retrieval(query="q", data_source="kb") as step:
+            step.record(["d1"], [0.5], contents=["text"])
+            with tracer.start_as_current_span("inner"):
+                pass
+        with pytest.raises(KeyError), retrieval(query="q") as step:
+            raise KeyError("x")
+    names = [(s.name, s.parent.span_id if s.parent else None) for s in configured.spans()]
+    assert names == [("inner", outer.get_span_context().span_id), ("outer", None)]
