@@ -40,14 +40,15 @@ def instrument(**kwargs: Any) -> list[str]:
     """Instrument every supported LLM SDK that is installed; returns the names instrumented.
 
     Keyword arguments (``tracer_provider``, ``meter_provider``, ...) go to each instrumentor.
-    SDKs that are missing or too old are skipped with a debug log, never an exception.
+    SDKs that are missing or too old are skipped with a debug log, never an exception; an
+    instrumentor that fails otherwise is skipped with a warning.
     """
     done: list[str] = []
     for inst in _instrumentors():
         try:
             inst.instrument(**kwargs)
         except Exception:
-            _log.debug("otel_llm: %s failed to instrument", type(inst).__name__, exc_info=True)
+            _log.warning("otel_llm: %s failed to instrument", type(inst).__name__, exc_info=True)
             continue
         if inst.is_instrumented_by_opentelemetry:
             done.append(type(inst).__name__)

@@ -11,14 +11,21 @@ Or point ``OTEL_LLM_PRICES_FILE`` at a YAML/JSON file (read once, at first instr
       - {model: gpt-4o, provider: azure.ai.openai, input_per_mtok: 2.0, output_per_mtok: 8.0,
          cache_read_per_mtok: 1.0}
 
-Prices are USD per million tokens; cache prices default to the input price. Code overrides win
-over the file, which wins over the ``genai-prices`` catalogue. Spans then carry
-``otel_llm.cost.source = "override:code"`` (or ``"override:<file name>"``).
+Prices are USD per million tokens (numbers >= 0); cache prices default to the input price. Every
+row needs ``model``, ``input_per_mtok`` and ``output_per_mtok``; a row with another key, a missing
+price or a negative one makes the whole file refused (a warning names the row), so a typo never
+prices a model at 0. YAML needs PyYAML (``pip install 'otel-llm[yaml]'``); JSON needs nothing.
+
+Code overrides win over the file, which wins over the ``genai-prices`` catalogue. A call is priced
+by the model that answered (``gen_ai.response.model``), else by the one requested: overrides of
+either name come before the catalogue, so an override for ``gpt-4o`` also prices the answers of
+``gpt-4o-2024-08-06``. Spans then carry ``otel_llm.cost.source = "override:code"`` (or
+``"override:<file name>"``).
 """
 
 from __future__ import annotations
 
-from otel_llm._core.cost import Price, default_price_book
+from otel_llm._core.cost import Price, _opt_price, _price, default_price_book
 
 __all__ = ["clear_prices", "cost", "set_price"]
 
@@ -32,12 +39,14 @@ def set_price(
     cache_write_per_mtok: float | None = None,
     provider: str | None = None,
 ) -> None:
-    """Override the price of ``model`` (for ``provider`` only, a ``gen_ai.provider.name``, or any)."""
+    """Override the price of ``model`` (for ``provider`` only, a ``gen_ai.provider.name``, or any).
+
+    Raises ``ValueError`` for a price that is not a number >= 0."""
     price = Price(
-        input_per_mtok=float(input_per_mtok),
-        output_per_mtok=float(output_per_mtok),
-        cache_read_per_mtok=None if cache_read_per_mtok is None else float(cache_read_per_mtok),
-        cache_write_per_mtok=None if cache_write_per_mtok is None else float(cache_write_per_mtok),
+        input_per_mtok=_price(input_per_mtok),
+        output_per_mtok=_price(output_per_mtok),
+        cache_read_per_mtok=_opt_price(cache_read_per_mtok),
+        cache_write_per_mtok=_opt_price(cache_write_per_mtok),
         source="override:code",
     )
     default_price_book().set_price(model, price, provider=provider)
@@ -55,8 +64,10 @@ def cost(
     output_tokens: int,
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
+    request_model: str | None = None,
 ) -> tuple[float, str] | None:
-    """(usd, source) as a span would record it, or None for an unknown model."""
+    """(usd, source) as a span would record it, or None for an unknown model. ``model`` is the
+    model that answered; ``request_model`` the one requested, when it differs."""
     return default_price_book().cost(
-        provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
+        provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, request_model
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Mapping
@@ -132,7 +133,8 @@ class PriceBook:
     def __init__(self, file_overrides: Mapping[tuple[str | None, str], Price] | None = None) -> None:
         self._file: dict[tuple[str | None, str], Price] = dict(file_overrides or {})
         self._code: dict[tuple[str | None, str], Price] = {}
-        self._cache: dict[tuple[str, str], Price | _Tiered | None] = {}
+        # (provider, model) or (provider, model, request model) -> what prices it
+        self._cache: dict[tuple[str, ...], Price | _Tiered | None] = {}
         self._lock = threading.Lock()
         self._catalogue_source: str | None = None
 
@@ -168,14 +170,25 @@ class PriceBook:
         output_tokens: int | None,
         cache_read_tokens: int | None = None,
         cache_write_tokens: int | None = None,
+        request_model: str | None = None,
     ) -> tuple[float, str] | None:
-        """(usd, source) or None when the model is unknown or there is no usage at all."""
+        """(usd, source) or None when the model is unknown or there is no usage at all.
+
+        ``model`` is the model that answered (the response's); ``request_model``, when given, the
+        one asked for, the fallback when ``model`` has no price. Overrides win over the catalogue
+        for either name: an override set for ``gpt-4o`` prices a response from
+        ``gpt-4o-2024-08-06`` (the name OpenAI answers with), and a private model the server
+        reports under another name is priced by its request name."""
         if not model or (input_tokens is None and output_tokens is None):
             return None
         try:
-            price: Any = self._cache.get((provider, model), _MISS)
+            if request_model is None or request_model == model:
+                key: tuple[str, ...] = (provider, model)
+            else:
+                key = (provider, model, request_model)
+            price: Any = self._cache.get(key, _MISS)
             if price is _MISS:
-                price = self.lookup(provider, model)
+                price = self._lookup_key(key)
             if price is None:
                 return None
             usd = price.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
@@ -186,13 +199,32 @@ class PriceBook:
             return None
         return usd, price.source
 
-    def _resolve(self, provider: str, model: str) -> Price | _Tiered | None:
+    def _lookup_key(self, key: tuple[str, ...]) -> Price | _Tiered | None:
+        """:meth:`lookup` for a (provider, model) or a (provider, model, request model) key."""
+        if len(key) == 2:
+            return self.lookup(key[0], key[1])
+        provider, model, request_model = key
+        found: Price | _Tiered | None = self._override(provider, model) or self._override(
+            provider, request_model
+        )
+        if found is None:
+            found = self._from_catalogue(provider, model) or self._from_catalogue(provider, request_model)
+        with self._lock:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    def _override(self, provider: str, model: str) -> Price | None:
         lowered = model.lower()
         for table in (self._code, self._file):
             price = table.get((provider, lowered)) or table.get((None, lowered))
             if price is not None:
                 return price
-        return self._from_catalogue(provider, model)
+        return None
+
+    def _resolve(self, provider: str, model: str) -> Price | _Tiered | None:
+        return self._override(provider, model) or self._from_catalogue(provider, model)
 
     def _from_catalogue(self, provider: str, model: str) -> Price | _Tiered | None:
         provider_id = _PROVIDER_IDS.get(provider)
@@ -265,23 +297,47 @@ def load_price_file(path: str) -> dict[tuple[str | None, str], Price]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("model"), str):
             raise ValueError(f"{path}: prices[{i}] needs a string 'model'")
+        # A misspelled or missing price would silently price the model at 0: refuse the file.
+        unknown = sorted(str(key) for key in row if key not in _ROW_KEYS)
+        if unknown:
+            raise ValueError(f"{path}: prices[{i}]: unknown key(s) {', '.join(unknown)}")
+        missing = [key for key in ("input_per_mtok", "output_per_mtok") if row.get(key) is None]
+        if missing:
+            raise ValueError(f"{path}: prices[{i}] ({row['model']}): missing {', '.join(missing)}")
         try:
             price = Price(
-                input_per_mtok=float(row.get("input_per_mtok", 0.0)),
-                output_per_mtok=float(row.get("output_per_mtok", 0.0)),
-                cache_read_per_mtok=_opt_float(row.get("cache_read_per_mtok")),
-                cache_write_per_mtok=_opt_float(row.get("cache_write_per_mtok")),
+                input_per_mtok=_price(row["input_per_mtok"]),
+                output_per_mtok=_price(row["output_per_mtok"]),
+                cache_read_per_mtok=_opt_price(row.get("cache_read_per_mtok")),
+                cache_write_per_mtok=_opt_price(row.get("cache_write_per_mtok")),
                 source=f"override:{os.path.basename(path)}",
             )
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: prices[{i}]: {exc}") from exc
+            raise ValueError(f"{path}: prices[{i}] ({row['model']}): {exc}") from exc
         provider = row.get("provider")
-        out[(provider if isinstance(provider, str) else None, row["model"].lower())] = price
+        if provider is not None and not isinstance(provider, str):
+            raise ValueError(f"{path}: prices[{i}] ({row['model']}): 'provider' must be a string")
+        out[(provider, row["model"].lower())] = price
     return out
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+_ROW_KEYS = frozenset(
+    ("model", "provider", "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
+)
+
+
+def _price(value: Any) -> float:
+    """A price in USD per million tokens: a finite number >= 0 (no bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"not a number: {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"not a price >= 0: {value!r}")
+    return number
+
+
+def _opt_price(value: Any) -> float | None:
+    return None if value is None else _price(value)
 
 
 _default: PriceBook | None = None

@@ -120,14 +120,8 @@ def resolve_settings(
         tracer_provider=kwargs.get("tracer_provider"),
         schema_url=semconv.SCHEMA_URL,
     )
-    capture = kwargs.get("capture_content")
-    if isinstance(capture, ContentMode):
-        mode = capture
-    elif isinstance(capture, bool):
-        mode = ContentMode.SPAN_ONLY if capture else ContentMode.NO_CONTENT
-    else:
-        mode = parse_content_mode(env.get(CONTENT_ENV))
-    max_len = kwargs.get("max_content_length")
+    mode = _content_mode_option(kwargs.get("capture_content"), env)
+    max_len = _max_length_option(kwargs.get("max_content_length"))
     redact = kwargs.get("redact")
     if redact is not None and not callable(redact):
         _log.warning("otel_llm: redact=%r is not callable; ignored", redact)
@@ -141,9 +135,43 @@ def resolve_settings(
         tracer=tracer,
         instruments=create_instruments(instrumenting_module, version, kwargs.get("meter_provider")),
         content_mode=mode,
-        max_content_length=int(max_len) if max_len is not None else _max_length(env.get(MAX_LENGTH_ENV)),
+        max_content_length=max_len if max_len is not None else _max_length(env.get(MAX_LENGTH_ENV)),
         redact=redact,
         prices=prices if isinstance(prices, PriceBook) else default_price_book(),
         tokens=counter if isinstance(counter, TokenCounter) else default_token_counter(),
         events=events,
     )
+
+
+def _content_mode_option(capture: Any, env: Mapping[str, str]) -> ContentMode:
+    """``capture_content=``: a :class:`ContentMode`, a bool, or the env var's values as a string;
+    None (or anything else, with a warning) leaves it to the env var."""
+    if isinstance(capture, ContentMode):
+        return capture
+    if isinstance(capture, bool):
+        return ContentMode.SPAN_ONLY if capture else ContentMode.NO_CONTENT
+    if isinstance(capture, str):
+        value = capture.strip().lower()
+        if value in ("true", "false") or value in {mode.value for mode in ContentMode}:
+            return parse_content_mode(value)
+        if value.upper() in ContentMode.__members__:
+            return ContentMode[value.upper()]
+    if capture is not None:
+        _log.warning(
+            "otel_llm: capture_content=%r is not a ContentMode, bool or one of %s; using %s",
+            capture,
+            ", ".join(mode.value for mode in ContentMode),
+            CONTENT_ENV,
+        )
+    return parse_content_mode(env.get(CONTENT_ENV))
+
+
+def _max_length_option(value: Any) -> int | None:
+    """``max_content_length=``: an int >= 0 (0: no limit); None, or anything else with a warning,
+    leaves it to the env var."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    _log.warning("otel_llm: max_content_length=%r is not an int >= 0; using %s", value, MAX_LENGTH_ENV)
+    return None

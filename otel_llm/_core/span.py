@@ -468,6 +468,7 @@ class LlmCall:
             output_tokens,
             cache_read,
             cache_creation,
+            self.request_model,
         )
         if cost is not None:
             attrs[semconv.OTEL_LLM_COST_USD] = cost[0]

@@ -88,3 +88,82 @@ def test_genai_prices_auto_update_never_started() -> None:
 
     PriceBook().cost("openai", "gpt-4o", 1, 1)
     assert data_snapshot.get_snapshot().from_auto_update is False
+
+
+def test_request_model_names_the_price_when_the_answer_has_no_override() -> None:
+    """OpenAI answers with the dated name: an override of the requested name still wins over the
+    catalogue's price of the dated one; a private model reported under another name is priced
+    by its request name; the catalogue prices the answering model first."""
+    book = PriceBook()
+    book.set_price("gpt-4o", Price(2.0, 8.0, source="override:code"), provider="azure.ai.openai")
+    book.set_price("my-finetune", Price(1.0, 1.0, source="override:code"))
+    assert book.cost("azure.ai.openai", "gpt-4o-2024-08-06", 1_000_000, 1_000_000, 0, 0, "gpt-4o") == (
+        10.0,
+        "override:code",
+    )
+    assert book.cost("vllm", "my-finetune:ft-2024", 1_000_000, 0, request_model="my-finetune") == (
+        1.0,
+        "override:code",
+    )
+    # No override anywhere: the answering model's catalogue price, then the requested one's.
+    assert book.cost("openai", "gpt-4o-mini", 1_000_000, 0, request_model="gpt-4o") == (
+        0.15,
+        "genai-prices 0.2.3",
+    )
+    assert book.cost("openai", "no-such-snapshot", 1_000_000, 0, request_model="gpt-4o") == (
+        2.5,
+        "genai-prices 0.2.3",
+    )
+    assert book.cost("openai", "no-such-snapshot", 1_000_000, 0, request_model="nor-this") is None
+    # An override of the answering model wins over one of the requested model.
+    book.set_price("gpt-4o-2024-08-06", Price(3.0, 3.0, source="override:code"))
+    assert book.cost("azure.ai.openai", "gpt-4o-2024-08-06", 1_000_000, 0, request_model="gpt-4o") == (
+        3.0,
+        "override:code",
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"model": "m", "input_per_mtoken": 5, "output_per_mtok": 1.5}, r"unknown key\(s\) input_per_mtoken"),
+        ({"model": "m"}, r"prices\[0\] \(m\): missing input_per_mtok, output_per_mtok"),
+        ({"model": "m", "input_per_mtok": 1}, r"missing output_per_mtok"),
+        ({"model": "m", "input_per_mtok": -1, "output_per_mtok": 1}, r"not a price >= 0: -1"),
+        ({"model": "m", "input_per_mtok": True, "output_per_mtok": 1}, r"not a number: True"),
+        ({"model": "m", "input_per_mtok": "x", "output_per_mtok": 1}, r"could not convert"),
+        (
+            {"model": "m", "input_per_mtok": 1, "output_per_mtok": 1, "provider": 3},
+            r"'provider' must be a string",
+        ),
+    ],
+)
+def test_price_rows_that_would_price_wrongly_refuse_the_file(
+    tmp_path: Path, row: dict[str, object], message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"prices": [row]}))
+    with pytest.raises(ValueError, match=message):
+        load_price_file(str(bad))
+
+
+def test_env_file_with_a_typo_is_refused_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "typo.json"
+    path.write_text('{"prices": [{"model": "house-model", "input_per_mtoken": 10, "output_per_mtok": 10}]}')
+    monkeypatch.setenv(cost.PRICES_FILE_ENV, str(path))
+    cost.reset_default_price_book()
+    try:
+        with caplog.at_level("WARNING", logger="otel_llm._core.cost"):
+            assert otel_llm.prices.cost("openai", "house-model", 100_000, 0) is None
+        assert "unknown key(s) input_per_mtoken" in caplog.text and "typo.json" in caplog.text
+    finally:
+        cost.reset_default_price_book()
+
+
+def test_set_price_refuses_a_negative_or_non_numeric_price() -> None:
+    with pytest.raises(ValueError, match="not a price >= 0"):
+        otel_llm.prices.set_price("m", input_per_mtok=-1, output_per_mtok=1)
+    with pytest.raises(ValueError, match="not a number"):
+        otel_llm.prices.set_price("m", input_per_mtok=None, output_per_mtok=1)  # type: ignore[arg-type]

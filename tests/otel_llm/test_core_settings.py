@@ -53,6 +53,66 @@ def test_settings_from_env() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        ("span_only", ContentMode.SPAN_ONLY),
+        ("SPAN_AND_EVENT", ContentMode.SPAN_AND_EVENT),
+        (" Event_Only ", ContentMode.EVENT_ONLY),
+        ("true", ContentMode.SPAN_ONLY),
+        ("false", ContentMode.NO_CONTENT),
+        (ContentMode.EVENT_ONLY, ContentMode.EVENT_ONLY),
+        (False, ContentMode.NO_CONTENT),
+    ],
+)
+def test_capture_content_option_values(value: object, mode: ContentMode) -> None:
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "span_only"}
+    assert resolve_settings("t", "0", {"capture_content": value}, environ=env).content_mode is mode
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "warning"),
+    [
+        ({"capture_content": "everything"}, "capture_content='everything' is not a ContentMode"),
+        ({"capture_content": 1}, "capture_content=1 is not a ContentMode"),
+        ({"max_content_length": "4k"}, "max_content_length='4k' is not an int >= 0"),
+        ({"max_content_length": -5}, "max_content_length=-5 is not an int >= 0"),
+        ({"max_content_length": True}, "max_content_length=True is not an int >= 0"),
+    ],
+)
+def test_bad_options_warn_and_fall_back_to_the_environment(
+    kwargs: dict[str, object], warning: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "event_only",
+        "OTEL_LLM_CONTENT_MAX_LENGTH": "77",
+    }
+    with caplog.at_level("WARNING", logger="otel_llm._core.settings"):
+        s = resolve_settings("t", "0", kwargs, environ=env)
+    assert warning in caplog.text
+    assert s.content_mode is ContentMode.EVENT_ONLY
+    assert s.max_content_length == 77
+
+
+def test_bad_option_never_raises_through_the_instrumentor(caplog: pytest.LogCaptureFixture) -> None:
+    """``instrument(max_content_length="4k")`` instruments with the default and a warning."""
+    import otel_llm
+    from otel_llm.openai import OpenAIInstrumentor
+
+    inst = OpenAIInstrumentor()
+    try:
+        with caplog.at_level("WARNING"):
+            inst.instrument(max_content_length="4k")
+        assert inst.is_instrumented_by_opentelemetry
+        assert "max_content_length='4k'" in caplog.text
+    finally:
+        inst.uninstrument()
+    try:
+        assert "OpenAIInstrumentor" in otel_llm.instrument(max_content_length="4k")
+    finally:
+        otel_llm.uninstrument()
+
+
 def test_encode_redacts_every_string_and_truncates() -> None:
     s = resolve_settings("t", "0", {"redact": lambda t: t.upper(), "max_content_length": 10}, environ={})
     msgs = [

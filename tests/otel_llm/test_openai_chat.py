@@ -443,3 +443,22 @@ def test_values_of_unexpected_types_are_stored_as_the_sdk_would(
         str,
     ]
     assert encode_spans([span]).resource_spans  # the exporter can encode it
+
+
+def test_override_of_the_requested_model_prices_a_dated_answer(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """OpenAI answers ``gpt-4o`` with ``gpt-4o-2024-08-06``: an override set for the requested name
+    prices the call, not the catalogue's price of the dated name."""
+    from otel_llm._core.cost import Price, PriceBook
+
+    book = PriceBook()
+    book.set_price("gpt-4o", Price(2.0, 8.0, source="override:code"))
+    stub.enqueue(Reply(model="gpt-4o-2024-08-06", prompt_tokens=1_000_000, completion_tokens=1_000_000))
+    instrument_openai(price_book=book)
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    assert attrs[semconv.OTEL_LLM_COST_USD] == 10.0
+    assert attrs[semconv.OTEL_LLM_COST_SOURCE] == "override:code"
