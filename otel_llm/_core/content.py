@@ -6,7 +6,7 @@ Messages are ``{"role": ..., "parts": [...], "finish_reason": ...}`` with parts 
 produced, bounds the total by the size limit (cut strings end with :data:`TRUNCATED_MARKER`), and
 returns the JSON string for ``gen_ai.input.messages`` / ``gen_ai.output.messages``;
 :func:`encode_parts` does the same for ``gen_ai.system_instructions`` and
-:func:`encode_tool_definitions` encodes ``gen_ai.tool.definitions``. Only message bodies, system
+:func:`encode_tool_definitions` for ``gen_ai.tool.definitions``. Only message bodies, system
 instructions and tool definitions are captured: API keys, headers and client options never reach
 this module.
 """
@@ -136,14 +136,34 @@ def encode_parts(settings: Settings, parts: list[dict[str, Any]]) -> str | None:
         return None
 
 
-def encode_tool_definitions(tools: list[dict[str, Any]]) -> str | None:
-    """The JSON array of tool definitions (``gen_ai.tool.definitions``): written by the app's
-    developer, not by users or models, so neither redacted nor cut; None if it cannot be built."""
+def encode_tool_definitions(settings: Settings, tools: list[dict[str, Any]]) -> str | None:
+    """The JSON array of tool definitions (``gen_ai.tool.definitions``); None if it cannot be built.
+
+    Their descriptions and schemas can quote anything the developer wrote (examples, enum values),
+    so every string value goes through the redaction hook and the size limit, as message content
+    does, except the values of ``type`` and ``name`` keys, which only name things (as a tool
+    call's name and id in messages are kept)."""
     try:
-        return json.dumps(tools, default=str, separators=(",", ":"))
+        budget = _Budget(settings.max_content_length)
+        cleaned = [_clean_definition(settings, tool, budget) for tool in tools]
+        return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"), default=str)
     except Exception:
         _log.debug("otel_llm: tool definitions encoding failed", exc_info=True)
         return None
+
+
+_NAMING_KEYS = frozenset(("type", "name"))
+
+
+def _clean_definition(settings: Settings, value: Any, budget: _Budget) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: v if k in _NAMING_KEYS and isinstance(v, str) else _clean_definition(settings, v, budget)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_clean_definition(settings, v, budget) for v in value]
+    return _clean(settings, value, budget)
 
 
 def encode_text(settings: Settings, text: str) -> str:

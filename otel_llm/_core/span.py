@@ -358,7 +358,7 @@ class LlmCall:
         """``gen_ai.tool.definitions`` only when capture is on."""
         if not tools or not self.capture_content:
             return
-        encoded = content.encode_tool_definitions(tools)
+        encoded = content.encode_tool_definitions(self.settings, tools)
         if encoded is not None:
             self._attrs[semconv.GEN_AI_TOOL_DEFINITIONS] = encoded
 

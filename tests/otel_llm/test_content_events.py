@@ -432,7 +432,8 @@ def test_chat_custom_tool_and_redaction_on_event(
     openai_stub: StubOpenAI, telemetry: Telemetry, instrumented: Any
 ) -> None:
     instrumented(ContentMode.SPAN_AND_EVENT, redact=lambda s: s.replace("Paris", "<city>"))
-    tools = [*CHAT_TOOLS, {"type": "custom", "custom": {"name": "grep", "description": "Search text"}}]
+    custom = {"name": "grep", "description": "Search text, e.g. Paris"}
+    tools = [*CHAT_TOOLS, {"type": "custom", "custom": custom}]
     with _openai(openai_stub) as client:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=tools)
     span_attrs = attributes_of(telemetry.span())
@@ -444,7 +445,7 @@ def test_chat_custom_tool_and_redaction_on_event(
         }
         assert json.loads(attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
             *TOOL_DEFINITIONS,
-            {"type": "custom", "name": "grep", "description": "Search text"},
+            {"type": "custom", "name": "grep", "description": "Search text, e.g. <city>"},  # redacted too
         ]
     assert event_attrs == span_attrs
 

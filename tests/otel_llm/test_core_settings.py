@@ -113,6 +113,39 @@ def test_bad_option_never_raises_through_the_instrumentor(caplog: pytest.LogCapt
         otel_llm.uninstrument()
 
 
+def test_tool_definitions_are_redacted_and_cut_except_types_and_names() -> None:
+    settings = resolve_settings(
+        "t",
+        "0",
+        {"redact": lambda s: s.replace("alice@example.com", "[email]"), "max_content_length": 32},
+        environ={},
+    )
+    tools = [
+        {
+            "type": "function",
+            "name": "lookup_alice@example.com",
+            "description": "Find a customer, e.g. alice@example.com",
+            "parameters": {
+                "type": "object",
+                "properties": {"email": {"type": "string", "enum": ["alice@example.com"], "maxLength": 80}},
+            },
+        }
+    ]
+    encoded = content.encode_tool_definitions(settings, tools)
+    assert encoded is not None
+    assert json.loads(encoded) == [
+        {
+            "type": "function",
+            "name": "lookup_alice@example.com",  # names and types are kept as they are
+            "description": "Find a customer, e.g. [email]",  # 29 characters of the 32
+            "parameters": {
+                "type": "object",
+                "properties": {"email": {"type": "string", "enum": ["[em...[truncated]"], "maxLength": 80}},
+            },
+        }
+    ]
+
+
 def test_encode_redacts_every_string_and_truncates() -> None:
     s = resolve_settings("t", "0", {"redact": lambda t: t.upper(), "max_content_length": 10}, environ={})
     msgs = [
