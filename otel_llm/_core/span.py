@@ -83,9 +83,29 @@ def _suppress_keys() -> tuple[str, str] | None:
 
 
 _SUPPRESS_KEYS = _suppress_keys()
-# Secrets that can appear inside provider error messages ("Incorrect API key provided: sk-...").
-_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+|api[_-]?key[=:]\s*\S+)", re.IGNORECASE)
+# Secrets that can appear inside provider error messages ("Incorrect API key provided: sk-..."):
+# known forms (OpenAI/Anthropic ``sk-``, bearer tokens, ``api_key=``/``token:``/``secret=``...), and
+# any token with a random-looking run: 16+ letters and digits mixing upper case, lower case and
+# digits, as the keys of Groq (``gsk_``), Google (``AIza``), Hugging Face (``hf_``) and most others
+# are. Model names, UUIDs and request ids (short runs, or no upper case) are kept.
+_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+|(?:api[_-]?key|token|secret|password)[\"']?\s*[=:]\s*\S+)",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}")
+_RANDOM_RUN = re.compile(r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{16,}")
 _MAX_DESCRIPTION = 512
+
+
+def _redact_token(match: re.Match[str]) -> str:
+    token = match.group()
+    return "[REDACTED]" if any(_RANDOM_RUN.fullmatch(run) for run in re.split(r"[_\-]", token)) else token
+
+
+def scrub(text: str) -> str:
+    """``text`` (an error message) with anything that looks like a credential replaced by
+    ``[REDACTED]``, cut to the status description's length limit."""
+    return _TOKEN.sub(_redact_token, _SECRET.sub("[REDACTED]", text))[:_MAX_DESCRIPTION]
 
 
 @dataclass(slots=True)
@@ -137,8 +157,7 @@ def error_type(exc: BaseException) -> str:
 
 
 def _description(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return _SECRET.sub("[REDACTED]", text)[:_MAX_DESCRIPTION]
+    return scrub(f"{type(exc).__name__}: {exc}")
 
 
 _TOKEN_TYPES = frozenset((int, type(None)))
@@ -397,7 +416,7 @@ class LlmCall:
             if self._recording:
                 self._attrs[semconv.ERROR_TYPE] = type_name
                 self._unchecked.append(semconv.ERROR_TYPE)
-                desc = _SECRET.sub("[REDACTED]", description)[:_MAX_DESCRIPTION]
+                desc = scrub(description)
                 self.span.set_status(Status(StatusCode.ERROR, desc or type_name))
         except Exception:
             _log.debug("otel_llm: failing span failed", exc_info=True)

@@ -185,19 +185,45 @@ def test_retries_are_one_span(stub: StubOpenAI, telemetry: Telemetry, instrument
     assert attributes_of(telemetry.span()) == success(stub)
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        API_KEY,
+        "gsk_8Jd7Hs62KdLq0PzXw3Nc5VbT1yR4uE9iOa2Sd6Fg",  # Groq-style
+        "AIzaSyD3x9Kq2Lm8Np4Rs7Tu1Vw5Xy0Za6Bc3De",  # Google-style
+        "hf_AbCdEfGhIjKlMnOpQrStUvWx12345",  # Hugging Face-style
+    ],
+)
 def test_error_description_scrubs_api_keys(
-    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any, key: str
 ) -> None:
+    """A compatible server that echoes the key in its error: the key never reaches the span."""
     instrument_openai()
-    stub.enqueue(Reply(status=401, error_message=f"Incorrect API key provided: {API_KEY}."))
+    stub.enqueue(Reply(status=401, error_message=f"Incorrect API key provided: {key}."))
     with (
-        openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client,
+        openai.OpenAI(base_url=stub.url, api_key=key, max_retries=0) as client,
         pytest.raises(openai.AuthenticationError),
     ):
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     span = telemetry.span()
-    assert "[REDACTED]" in (span.status.description or "")
+    assert "Incorrect API key provided: [REDACTED]" in (span.status.description or "")
+    assert key not in repr(span.to_json())
     no_secrets(telemetry)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The model `Llama-3-70B-Instruct-Turbo` does not exist",
+        "request req_0a1b2c3d4e5f60718293a4b5c6d7e8f9 failed",
+        "trace 123e4567-e89b-12d3-a456-426614174000",
+        "max_tokens is too large: 9000. This model supports at most 4096 completion tokens",
+    ],
+)
+def test_error_description_keeps_what_is_no_secret(text: str) -> None:
+    from otel_llm._core.span import scrub
+
+    assert scrub(text) == text
 
 
 def test_tool_calls_and_cache_tokens(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
