@@ -17,6 +17,7 @@ SDK span (other endpoints, beta APIs, tool runners) is left alone.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from opentelemetry.trace import NonRecordingSpan, Span
 
 from otel_llm import semconv
 from otel_llm._core.instrumentor import Wrapper
+from otel_llm._core.raw import AsyncRawResponseProxy, RawResponseProxy
 from otel_llm._core.settings import Settings
 from otel_llm._core.span import (
     LlmCall,
@@ -167,24 +169,66 @@ def _record_message(call: LlmCall, message: Any) -> None:
 
 
 def _on_result(call: LlmCall, result: Any) -> Any:
-    """What the app gets back: the SDK's object, or a transparent proxy of its stream."""
-    from anthropic import AsyncStream, Stream
-
-    if isinstance(result, Stream):
+    """What the app gets back: the SDK's object, or a transparent proxy of its stream or of its
+    not-yet-read raw response."""
+    sync_streams, async_streams, raw_types, async_raw = _types()
+    if isinstance(result, sync_streams):
         return SyncStreamProxy(result, StreamState(call, MessageStreamHandler(call.capture_content)))
-    if isinstance(result, AsyncStream):
+    if isinstance(result, async_streams):
         return AsyncStreamProxy(result, StreamState(call, MessageStreamHandler(call.capture_content)))
-    http_response = getattr(result, "http_response", None)
-    if http_response is not None:
-        # with_raw_response: read the already-read JSON body, never the body of a streaming response.
-        if getattr(http_response, "is_closed", False) and "json" in http_response.headers.get(
-            "content-type", ""
-        ):
-            _record_message(call, http_response.json())
+    if isinstance(result, raw_types) or getattr(result, "http_response", None) is not None:
+        # A raw response (with_raw_response / with_streaming_response). SSE or not, its parse()
+        # is the app's to call (the SDK caches it, so the app would get our parse's object).
+        stream = bool(getattr(result, "_is_sse_stream", False) or getattr(result, "_stream", False))
+        http_response: Any = getattr(result, "http_response", None)
+        if not stream and getattr(http_response, "is_closed", False):
+            # with_raw_response: the body was read already; its JSON fills the span now.
+            if "json" in http_response.headers.get("content-type", ""):
+                _record_message(call, http_response.json())
+        else:
+            # with_streaming_response, or a stream: parse() or close() ends the span (raw.py).
+            proxy_type = AsyncRawResponseProxy if isinstance(result, async_raw) else RawResponseProxy
+            handler = MessageStreamHandler(call.capture_content) if stream else None
+            return proxy_type(result, call, _record_message, handler, (sync_streams, async_streams))
     else:
         _record_message(call, result)
     call.end()
     return result
+
+
+_TYPES: tuple[tuple[type, ...], ...] | None = None
+
+
+def _types() -> tuple[tuple[type, ...], ...]:
+    """(sync streams, async streams, raw responses, async raw responses) of the installed SDK;
+    empty tuples for what it lacks (older SDKs also had ``_legacy_response``)."""
+    global _TYPES
+    if _TYPES is None:
+        found: dict[str, type] = {}
+        for module, name in (
+            ("anthropic", "Stream"),
+            ("anthropic", "AsyncStream"),
+            ("anthropic._response", "BaseAPIResponse"),
+            ("anthropic._legacy_response", "LegacyAPIResponse"),
+            ("anthropic._response", "AsyncAPIResponse"),
+        ):
+            try:
+                cls = getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError):
+                continue
+            if isinstance(cls, type):
+                found[name] = cls
+
+        def some(*names: str) -> tuple[type, ...]:
+            return tuple(found[n] for n in names if n in found)
+
+        _TYPES = (
+            some("Stream"),
+            some("AsyncStream"),
+            some("BaseAPIResponse", "LegacyAPIResponse"),
+            some("AsyncAPIResponse"),
+        )
+    return _TYPES
 
 
 # -- messages.create / messages.parse -----------------------------------------------------------

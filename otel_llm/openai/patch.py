@@ -16,11 +16,11 @@ from typing import Any
 from opentelemetry.context import Context
 
 from otel_llm import semconv
+from otel_llm._core.raw import AsyncRawResponseProxy, RawResponseProxy, handler_for
 from otel_llm._core.settings import Settings
 from otel_llm._core.span import LlmCall, call_async, call_sync, instrumenting_context, start_call
 from otel_llm._core.stream import AsyncStreamProxy, StreamHandler, StreamState, SyncStreamProxy
 from otel_llm.openai import extract
-from otel_llm.openai.raw import AsyncRawResponseProxy, RawResponseProxy, handler_for
 from otel_llm.openai.stream import ChatStreamHandler, ResponsesStreamHandler
 
 __all__ = [

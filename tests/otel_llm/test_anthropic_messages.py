@@ -492,3 +492,89 @@ def test_client_metrics(stub: StubAnthropic, telemetry: Telemetry) -> None:
         "server.address": "127.0.0.1",
         "server.port": stub.port,
     }
+
+
+# -- raw responses: with_raw_response and with_streaming_response ------------------------------
+def test_with_raw_response_fills_the_span_before_parse(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    """The body was read already: the span ends with the call, and parse() is still the app's."""
+    raw = _sync(stub).messages.with_raw_response.create(**_request())
+    assert attributes_of(_one(telemetry)) == _ok_default(stub)
+    message = raw.parse()
+    assert type(message) is Message and message.usage.input_tokens == 12
+    assert raw.parse() is message  # the SDK's cache: our wrapper never parsed it
+    assert len(telemetry.spans()) == 1
+
+
+def test_with_raw_response_stream_ends_with_the_stream(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    stub.script(TOOL_REPLY)
+    raw = _sync(stub).messages.with_raw_response.create(**_request(stream=True))
+    assert telemetry.spans() == []  # nothing read yet
+    stream = raw.parse()
+    assert isinstance(stream, anthropic.Stream)
+    assert telemetry.spans() == []
+    types = [event.type for event in stream]
+    assert types[0] == "message_start" and types[-1] == "message_stop"
+    assert _attrs_without_ttft(_one(telemetry)) == _ok_tool(stub, stream=True)
+
+
+def test_with_streaming_response_parse(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    with _sync(stub).messages.with_streaming_response.create(**_request()) as response:
+        assert telemetry.spans() == []  # the body is not read yet
+        message = response.parse()
+        assert attributes_of(_one(telemetry)) == _ok_default(stub)
+    assert type(message) is Message and message.id == "msg_stub_01"
+    assert len(telemetry.spans()) == 1
+
+
+def test_with_streaming_response_read_by_the_app(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    """The app reads the body itself: the span ends, with the request attributes, when it closes."""
+    with _sync(stub).messages.with_streaming_response.create(**_request()) as response:
+        body = json.loads(response.read())
+        assert telemetry.spans() == []
+    assert body["usage"]["input_tokens"] == 12
+    assert attributes_of(_one(telemetry)) == _expected(stub)
+
+
+def test_with_streaming_response_stream(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    with _sync(stub).messages.with_streaming_response.create(**_request(stream=True)) as response:
+        stream = response.parse()
+        assert isinstance(stream, anthropic.Stream)
+        events = list(stream)
+    assert len(events) == 8
+    assert _attrs_without_ttft(_one(telemetry)) == _ok_default(stub, stream=True)
+
+
+async def test_with_streaming_response_async(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    client = _async(stub)
+    async with client.messages.with_streaming_response.create(**_request()) as response:
+        message = await response.parse()
+    assert type(message) is Message
+    async with client.messages.with_streaming_response.create(**_request(stream=True)) as response:
+        stream = await response.parse()
+        assert isinstance(stream, anthropic.AsyncStream)
+        events = [event async for event in stream]
+    assert len(events) == 8
+    first, second = telemetry.spans()
+    assert attributes_of(first) == _ok_default(stub)
+    assert _attrs_without_ttft(second) == _ok_default(stub, stream=True)
+
+
+def test_raw_responses_give_the_app_what_it_gets_uninstrumented(stub: StubAnthropic) -> None:
+    def run() -> list[Any]:
+        client = _sync(stub)
+        out: list[Any] = [client.messages.with_raw_response.create(**_request()).parse().model_dump()]
+        with client.messages.with_streaming_response.create(**_request()) as response:
+            out.append(response.parse().model_dump())
+        with client.messages.with_streaming_response.create(**_request(stream=True)) as response:
+            out.append([event.model_dump() for event in response.parse()])
+        return out
+
+    plain = run()
+    tel = Telemetry()
+    AnthropicInstrumentor().instrument(tracer_provider=tel.tracer_provider)
+    try:
+        assert run() == plain
+        assert len(tel.spans()) == 3
+    finally:
+        AnthropicInstrumentor().uninstrument()
+        tel.shutdown()
