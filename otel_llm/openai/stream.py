@@ -23,14 +23,33 @@ _FOLD_EVERY = BATCH
 
 
 class _Choice:
-    __slots__ = ("finish_reason", "role", "text", "text_len", "tools")
+    """One choice's accumulators. ``text_len`` counts the characters kept, of text and tool
+    arguments together, up to ``_MAX_TEXT``; ``sealed`` the pieces of ``text`` already joined."""
+
+    __slots__ = ("finish_reason", "role", "sealed", "text", "text_len", "tools")
 
     def __init__(self) -> None:
         self.role = "assistant"
         self.text: list[str] = []
+        self.sealed = 0
         self.text_len = 0
         self.finish_reason: str | None = None
-        self.tools: dict[int, list[Any]] = {}  # index -> [id, name, [argument pieces]]
+        # index -> [id, name, [argument pieces], pieces already joined]
+        self.tools: dict[int, list[Any]] = {}
+
+    def compact(self) -> None:
+        """Join the pieces added since the last call into one string: a str object per piece costs
+        ~50 bytes (a stream of one-character deltas held ~58 bytes per character); joined, what is
+        kept stays near one byte per character, and each character is copied once."""
+        text = self.text
+        if len(text) - self.sealed > 1:
+            text[self.sealed :] = ["".join(text[self.sealed :])]
+        self.sealed = len(text)
+        for slot in self.tools.values():
+            args = slot[2]
+            if len(args) - slot[3] > 1:
+                args[slot[3] :] = ["".join(args[slot[3] :])]
+            slot[3] = len(args)
 
 
 class ChatStreamHandler:
@@ -94,6 +113,8 @@ class ChatStreamHandler:
                 self._fold(chunk)
             except Exception:
                 _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+        for acc in self.choices.values():
+            acc.compact()
 
     def _finish_light(self) -> bool:
         """Fold the pending chunks without reading texts, roles or tool calls; only when usage
@@ -227,15 +248,17 @@ class ChatStreamHandler:
         for tool in tool_calls:
             slot = acc.tools.get(tool.index)
             if slot is None:
-                slot = acc.tools[tool.index] = [None, None, []]
+                slot = acc.tools[tool.index] = [None, None, [], 0]
             if tool.id:
                 slot[0] = tool.id
             fn = tool.function
             if fn is not None:
                 if fn.name:
                     slot[1] = fn.name
-                if fn.arguments:
-                    slot[2].append(fn.arguments)
+                arguments = fn.arguments
+                if arguments and acc.text_len < _MAX_TEXT:  # the cap covers arguments too
+                    slot[2].append(arguments)
+                    acc.text_len += len(arguments)
 
     def on_finish(self, call: LlmCall) -> None:
         if self.pending and (call.capture_content or not self._finish_light()):
@@ -263,8 +286,8 @@ class ChatStreamHandler:
         out_texts: list[str] = []
         for choice in self.choices.values():
             out_texts.extend(choice.text)
-            for _, _, args in choice.tools.values():
-                out_texts.extend(args)
+            for slot in choice.tools.values():
+                out_texts.extend(slot[2])
         out, _ = counter.count(model, out_texts)
         if method != "heuristic:chars/4":
             # OpenAI chat framing: ~3 tokens per message plus 3 to prime the reply.
@@ -277,7 +300,7 @@ class ChatStreamHandler:
         if choice.text:
             parts.append(content.text_part("".join(choice.text)))
         for index in sorted(choice.tools):
-            call_id, name, args = choice.tools[index]
+            call_id, name, args, _ = choice.tools[index]
             parts.append(content.tool_call_part(call_id, name, "".join(args)))
         return content.message(choice.role, parts, choice.finish_reason)
 

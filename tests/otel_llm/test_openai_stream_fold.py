@@ -253,3 +253,28 @@ def test_foreign_non_stream_result_is_not_proxied(
         response = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert type(response).__name__ == "ChatCompletion"
     assert attributes_of(telemetry.span())[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
+
+
+def test_kept_text_and_tool_arguments_are_joined_per_batch_and_capped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long stream of tiny deltas: what the handler keeps is one string per batch of chunks (not
+    one str object per delta), and tool arguments count against the same character cap as text."""
+    monkeypatch.setattr(openai_stream, "_MAX_TEXT", 3000)
+    handler = ChatStreamHandler(MESSAGES, 1)
+    deltas = [
+        {"content": "x"} if i % 2 else {"tool_calls": [{"index": 0, "function": {"arguments": "yy"}}]}
+        for i in range(4000)
+    ]
+    deltas[0]["tool_calls"][0].update(id="call_1", function={"name": "f", "arguments": "{"})
+    chunks = [_chunk(i, [{"index": 0, "delta": delta}]) for i, delta in enumerate(deltas)]
+    for start in range(0, len(chunks), 64):
+        handler.on_chunks(chunks[start : start + 64])
+    handler._fold_pending()
+    acc = handler.choices[0]
+    text, args = "".join(acc.text), "".join(acc.tools[0][2])
+    # The cap, 3,000: "{" + "x" + "yy" + ... until the piece that reaches it, which is kept whole.
+    assert acc.text_len == len(text) + len(args) == 3001
+    assert set(text) == {"x"} and args.startswith("{yy") and set(args[1:]) == {"y"}
+    assert len(acc.text) <= len(chunks) // 64 + 1 and len(acc.tools[0][2]) <= len(chunks) // 64 + 1
+    assert acc.tools[0][:2] == ["call_1", "f"]
