@@ -2,7 +2,7 @@
 
 A provider subclasses :class:`LlmInstrumentor`, names its instrumentation scope and lists its
 :class:`WrapTarget` rows; ``_instrument`` resolves :class:`Settings` once and attaches every row,
-``_uninstrument`` removes exactly the wrappers it installed. A row that fails to attach (the SDK
+``_uninstrument`` disables and removes exactly the wrappers it installed. A row that fails to attach (the SDK
 moved a method, or is too old) is logged once per process and counted in
 ``otel_llm.instrumentation.attach_failures`` when a meter is available; the others still work.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from wrapt import wrap_function_wrapper
+from wrapt import FunctionWrapper, wrap_object
 
 try:  # wrapt >= 2
     from wrapt import BaseObjectProxy as _ObjectProxy
@@ -63,12 +63,14 @@ class WrapTarget:
 
 @dataclass(frozen=True)
 class Attached:
-    """One wrapper we installed: where, and the wrapper object itself."""
+    """One wrapper we installed: where, the wrapper object itself, and its switch (a list that
+    holds one item while the wrapper is enabled; wrapt reads its ``__len__`` on every call)."""
 
     target: WrapTarget
     owner: Any
     attr: str
     wrapper: Any
+    switch: list[bool]
 
 
 def attach(targets: Sequence[WrapTarget], settings: Settings) -> list[Attached]:
@@ -78,7 +80,12 @@ def attach(targets: Sequence[WrapTarget], settings: Settings) -> list[Attached]:
         try:
             owner, attr = target.owner()
             getattr(owner, attr)  # fail here, not inside wrapt, when the method is gone
-            wrap_function_wrapper(owner, attr, target.factory(settings))
+            # ``enabled``: wrapt calls it (a C method: no Python frame) before each call and calls
+            # the original straight away when it is falsy. Detaching clears it, which disables
+            # every copy of our wrapper that the SDK keeps bound beyond our reach (the
+            # ``with_raw_response`` / ``with_streaming_response`` helpers bind ``create`` once).
+            switch = [True]
+            wrap_object(owner, attr, FunctionWrapper, (target.factory(settings), switch.__len__))
             wrapper = vars(owner)[attr]
         except Exception as exc:
             if target.key not in _logged_failures:
@@ -91,13 +98,15 @@ def attach(targets: Sequence[WrapTarget], settings: Settings) -> list[Attached]:
                     1, {semconv.OTEL_LLM_INSTRUMENTATION_TARGET: target.key}
                 )
             continue
-        attached.append(Attached(target, owner, attr, wrapper))
+        attached.append(Attached(target, owner, attr, wrapper, switch))
     return attached
 
 
 def detach(attached: Sequence[Attached]) -> None:
-    """Remove exactly the wrappers :func:`attach` installed, wherever they now sit in the chain."""
+    """Disable the wrappers :func:`attach` installed and remove them, wherever they now sit in the
+    chain (one that cannot be removed, or that the SDK keeps bound, stays a pass-through)."""
     for item in attached:
+        item.switch.clear()
         try:
             if not _remove(item):
                 _log.debug("otel_llm: %s: our wrapper is no longer in place", item.target.key)

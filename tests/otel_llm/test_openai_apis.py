@@ -183,6 +183,27 @@ def test_uninstrument_removes_every_wrapper_and_reinstrument_works(
     assert len(telemetry.spans()) == 1
 
 
+def test_uninstrument_also_disables_the_wrappers_the_sdk_keeps_bound(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """``with_raw_response`` / ``with_streaming_response`` bind ``create`` once, on first read:
+    after uninstrument() those bound copies of our wrapper pass straight through."""
+    inst = instrument_openai()
+    messages = [{"role": "user", "content": "x"}]
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response
+        streaming = client.chat.completions.with_streaming_response
+        raw.create(model="gpt-4o-mini", messages=messages).parse()
+        assert len(telemetry.spans()) == 1
+        inst.uninstrument()
+        assert client.chat.completions.with_raw_response is raw  # the SDK's cached helper
+        parsed = raw.create(model="gpt-4o-mini", messages=messages).parse()
+        with streaming.create(model="gpt-4o-mini", messages=messages) as response:
+            response.parse()
+        assert parsed.choices[0].message.content == "Hello from the stub."
+    assert len(telemetry.spans()) == 1
+
+
 def test_uninstrument_removes_our_wrapper_under_a_later_one(
     stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
 ) -> None:
