@@ -343,7 +343,10 @@ class RetrievalStep:
         except Exception:
             _log.debug("otel_llm: finishing the retrieval span failed", exc_info=True)
         finally:
-            span.end(end_time=end_time)
+            try:
+                span.end(end_time=end_time)
+            except Exception:  # a span processor's on_end that raises must not reach the app
+                _log.debug("otel_llm: ending the retrieval span failed", exc_info=True)
 
 
 def _documents_json(

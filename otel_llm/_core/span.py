@@ -448,7 +448,10 @@ class LlmCall:
         except Exception:
             _log.debug("otel_llm: finishing span failed", exc_info=True)
         finally:
-            self.span.end(end_time=end_time)
+            try:
+                self.span.end(end_time=end_time)
+            except Exception:  # a span processor's on_end that raises must not reach the app
+                _log.debug("otel_llm: ending the span failed", exc_info=True)
 
     def _emit_event(self) -> int | None:
         """Emit the call's details event (``_EventLlmCall``); its timestamp becomes the span's end."""

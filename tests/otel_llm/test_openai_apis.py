@@ -292,3 +292,37 @@ def test_llm_context_ids_on_spans(stub: StubOpenAI, telemetry: Telemetry, instru
     assert attrs[semconv.SESSION_ID] == "s1"
     assert attrs[semconv.GEN_AI_CONVERSATION_ID] == "c1"
     assert attrs[semconv.OTEL_LLM_TENANT_ID] == "t1"
+
+
+def test_a_span_processor_that_raises_never_reaches_the_app(stub: StubOpenAI, instrument_openai: Any) -> None:
+    """A broken on_end: streams still end normally and a failing call raises the SDK's own error."""
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    from otel_llm import manual
+
+    ended: list[str] = []
+
+    class Raising(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            ended.append(span.name)
+            raise RuntimeError("processor bug")
+
+    provider = TracerProvider()
+    provider.add_span_processor(Raising())
+    instrument_openai(tracer_provider=provider)
+    messages = [{"role": "user", "content": "x"}]
+    stub.enqueue(Reply(), Reply(status=429, error_message="slow down"), Reply())
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True))
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        reply = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    assert chunks and chunks[-1].choices[0].finish_reason == "stop"
+    assert reply.choices[0].message.content == "Hello from the stub."
+    manual.configure(tracer_provider=provider)
+    try:
+        with manual.retrieval(query="q") as step:
+            step.record(["d1"])
+    finally:
+        manual._settings = None
+    assert ended == ["chat gpt-4o-mini"] * 3 + ["retrieval"]
