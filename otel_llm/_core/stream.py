@@ -68,7 +68,7 @@ class StreamState:
     it holds no reference to a proxy). Chunks the caller pulled are appended to ``buffer`` and
     handed to the handler by :meth:`flush`; the first one's arrival is recorded once."""
 
-    __slots__ = ("_on_chunks", "buffer", "call", "done", "handler", "next", "response", "started")
+    __slots__ = ("_on_chunks", "buffer", "call", "done", "handler", "next", "started")
 
     def __init__(self, call: LlmCall, handler: StreamHandler) -> None:
         self.call = call
@@ -78,8 +78,6 @@ class StreamState:
         self.buffer: list[Any] = []
         # The wrapped iterator's bound __next__, set by the sync proxy (None: iter() on first pull).
         self.next: Any = None
-        # The stream's HTTP response as handed out by a proxy's ``response`` (see _ClosingResponse).
-        self.response: Any = None
         self._on_chunks: Callable[[list[Any]], None] | None = getattr(handler, "on_chunks", None)
 
     def chunk(self, chunk: Any) -> None:
@@ -129,7 +127,6 @@ class StreamState:
             return
         self.flush()
         self.done = True
-        self.response = None  # it refers back to this state: no cycle left once the call is over
         call = self.call
         try:
             self.handler.on_finish(call)
@@ -293,6 +290,7 @@ class SyncStreamProxy(_ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
+        self._self_response: Any = None  # the _ClosingResponse handed out (see _closing_response)
         if hasattr(type(wrapped), "__next__"):
             state.next = wrapped.__next__
         _finalizer(self, state)
@@ -333,6 +331,7 @@ class AsyncStreamProxy(_ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
+        self._self_response: Any = None  # the _ClosingResponse handed out (see _closing_response)
         self._self_pull = _AsyncPump(wrapped, state).pull
         _finalizer(self, state)
 
@@ -396,14 +395,15 @@ class _ClosingResponse(_ObjectProxy):
 
 
 def _closing_response(proxy: Any, response: Any) -> Any:
-    """One :class:`_ClosingResponse` per stream (the same object on every read)."""
-    state: StreamState = proxy._self_state
-    cached = state.response
+    """One :class:`_ClosingResponse` per stream proxy: the same object on every read, before and
+    after the stream ends, as the SDK's ``response`` is. Cached on the proxy (which the state never
+    refers to), so no reference cycle."""
+    cached = proxy._self_response
     if cached is not None and cached.__wrapped__ is response:
         return cached
     if response is None:
         return response
-    closing = state.response = _ClosingResponse(response, state)
+    closing = proxy._self_response = _ClosingResponse(response, proxy._self_state)
     return closing
 
 

@@ -380,3 +380,4 @@ def test_the_stream_response_is_the_sdks_and_closing_it_ends_the_span_once(
         response.close()
         stream.close()
         assert len(telemetry.spans()) == 1
+        assert stream.response is response  # the same object after the stream ended, as the SDK's
