@@ -151,11 +151,14 @@ class PriceBook:
 
     # -- lookup ------------------------------------------------------------------------------
     def lookup(self, provider: str, model: str) -> Price | _Tiered | None:
-        key = (provider, model)
+        return self._lookup((provider, model))
+
+    def _lookup(self, key: tuple[str, ...]) -> Price | _Tiered | None:
+        """What prices ``key``: (provider, model) or (provider, model, request model), cached."""
         hit = self._cache.get(key, _MISS)
         if hit is not _MISS:
             return hit  # type: ignore[return-value]
-        found = self._resolve(provider, model)
+        found = self._resolve(key[0], key[1:])
         with self._lock:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
@@ -187,8 +190,8 @@ class PriceBook:
             else:
                 key = (provider, model, request_model)
             price: Any = self._cache.get(key, _MISS)
-            if price is _MISS:
-                price = self._lookup_key(key)
+            if price is _MISS:  # lookup() stays the one overridable entry for a single name
+                price = self.lookup(provider, model) if len(key) == 2 else self._lookup(key)
             if price is None:
                 return None
             usd = price.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
@@ -199,22 +202,6 @@ class PriceBook:
             return None
         return usd, price.source
 
-    def _lookup_key(self, key: tuple[str, ...]) -> Price | _Tiered | None:
-        """:meth:`lookup` for a (provider, model) or a (provider, model, request model) key."""
-        if len(key) == 2:
-            return self.lookup(key[0], key[1])
-        provider, model, request_model = key
-        found: Price | _Tiered | None = self._override(provider, model) or self._override(
-            provider, request_model
-        )
-        if found is None:
-            found = self._from_catalogue(provider, model) or self._from_catalogue(provider, request_model)
-        with self._lock:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = found
-        return found
-
     def _override(self, provider: str, model: str) -> Price | None:
         lowered = model.lower()
         for table in (self._code, self._file):
@@ -223,8 +210,17 @@ class PriceBook:
                 return price
         return None
 
-    def _resolve(self, provider: str, model: str) -> Price | _Tiered | None:
-        return self._override(provider, model) or self._from_catalogue(provider, model)
+    def _resolve(self, provider: str, models: tuple[str, ...]) -> Price | _Tiered | None:
+        """The first override of any of ``models``, else the first catalogue price of any."""
+        for model in models:
+            price = self._override(provider, model)
+            if price is not None:
+                return price
+        for model in models:
+            found = self._from_catalogue(provider, model)
+            if found is not None:
+                return found
+        return None
 
     def _from_catalogue(self, provider: str, model: str) -> Price | _Tiered | None:
         provider_id = _PROVIDER_IDS.get(provider)
