@@ -52,10 +52,8 @@ class ContentMode(enum.Enum):
     SPAN_AND_EVENT = "span_and_event"
 
 
-def parse_content_mode(raw: str | None) -> ContentMode:
-    """Parse the env value: util-genai names (any case) or the legacy ``true``/``false``."""
-    if raw is None or not raw.strip():
-        return ContentMode.NO_CONTENT
+def _known_mode(raw: str) -> ContentMode | None:
+    """A util-genai name (any case) or a legacy ``true``/``false`` (``1``/``0``, ...); else None."""
     value = raw.strip().lower()
     if value in ("true", "1", "yes", "on"):
         return ContentMode.SPAN_ONLY
@@ -64,6 +62,16 @@ def parse_content_mode(raw: str | None) -> ContentMode:
     for mode in ContentMode:
         if mode.value == value:
             return mode
+    return None
+
+
+def parse_content_mode(raw: str | None) -> ContentMode:
+    """Parse the env value: util-genai names (any case) or the legacy ``true``/``false``."""
+    if raw is None or not raw.strip():
+        return ContentMode.NO_CONTENT
+    mode = _known_mode(raw)
+    if mode is not None:
+        return mode
     _log.warning("otel_llm: %s=%r is not a known value; content capture stays off", CONTENT_ENV, raw)
     return ContentMode.NO_CONTENT
 
@@ -151,11 +159,9 @@ def _content_mode_option(capture: Any, env: Mapping[str, str]) -> ContentMode:
     if isinstance(capture, bool):
         return ContentMode.SPAN_ONLY if capture else ContentMode.NO_CONTENT
     if isinstance(capture, str):
-        value = capture.strip().lower()
-        if value in ("true", "false") or value in {mode.value for mode in ContentMode}:
-            return parse_content_mode(value)
-        if value.upper() in ContentMode.__members__:
-            return ContentMode[value.upper()]
+        mode = _known_mode(capture)
+        if mode is not None:
+            return mode
     if capture is not None:
         _log.warning(
             "otel_llm: capture_content=%r is not a ContentMode, bool or one of %s; using %s",
