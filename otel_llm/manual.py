@@ -84,19 +84,10 @@ def _get_settings() -> Settings:
     return _settings
 
 
-_QUIET: dict[int, tuple[Settings, Settings]] = {}
-
-
 def _quiet(settings: Settings) -> Settings:
     """``settings`` without metrics or events: what a call made while instrumentation is
     suppressed runs with (its span is the invalid one, so it records nothing at all)."""
-    hit = _QUIET.get(id(settings))
-    if hit is not None and hit[0] is settings:
-        return hit[1]
-    quiet = dataclasses.replace(settings, instruments=None, events=None)
-    _QUIET.clear()  # only the current settings matter: at most one entry
-    _QUIET[id(settings)] = (settings, quiet)
-    return quiet
+    return dataclasses.replace(settings, instruments=None, events=None)
 
 
 class ManualCall:
