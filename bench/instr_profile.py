@@ -74,7 +74,7 @@ def _components(bench: Any) -> None:
     """Time our wrapper's pieces in isolation, on the objects of a real call."""
     from instr_transport import MODEL
 
-    from otel_llm._core.span import should_instrument
+    from otel_llm._core.span import instrumenting_context, should_instrument
     from otel_llm._core.stream import StreamState, SyncStreamProxy
     from otel_llm.openai import extract, patch
     from otel_llm.openai.stream import ChatStreamHandler
@@ -97,15 +97,15 @@ def _components(bench: Any) -> None:
     settings = inst.settings
 
     def start_end() -> None:
-        patch._start(settings, patch.CHAT, resource, kwargs).end()
+        patch._start(settings, patch.CHAT, resource, kwargs, instrumenting_context()).end()
 
     def start_fill_end() -> None:
-        call = patch._start(settings, patch.CHAT, resource, kwargs)
+        call = patch._start(settings, patch.CHAT, resource, kwargs, instrumenting_context())
         patch._chat_response(call, response)
         call.end()
 
     def fill_only() -> None:
-        call = patch._start(settings, patch.CHAT, resource, kwargs)
+        call = patch._start(settings, patch.CHAT, resource, kwargs, instrumenting_context())
         patch._chat_response(call, response)
         call.span.end()  # skip LlmCall.end's usage/cost/metrics
 
@@ -113,18 +113,18 @@ def _components(bench: Any) -> None:
         settings.prices.cost("openai", response.model, 26, 20, 0, None)
 
     def activate() -> None:
-        call = patch._start(settings, patch.CHAT, resource, kwargs)
+        call = patch._start(settings, patch.CHAT, resource, kwargs, instrumenting_context())
         call.run(_noop, (), {})
         call.span.end()
 
     def stream_all() -> None:
-        call = patch._start(settings, patch.CHAT, resource, skw)
+        call = patch._start(settings, patch.CHAT, resource, skw, instrumenting_context())
         proxy = SyncStreamProxy(iter(chunks), StreamState(call, ChatStreamHandler(skw["messages"])))
         for _ in proxy:
             pass
 
     def stream_plain() -> None:
-        call = patch._start(settings, patch.CHAT, resource, skw)
+        call = patch._start(settings, patch.CHAT, resource, skw, instrumenting_context())
         for _ in iter(chunks):
             pass
         call.end()

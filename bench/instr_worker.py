@@ -19,6 +19,12 @@ client over :class:`instr_transport.RecordedTransport`. Configurations:
 - ``floor_sdk``: the uninstrumented SDK call inside that same span (started before the call, ended
   after the response or the last chunk): the least any instrumentation that records a span must
   add to a real call, with the caches as cold as the SDK leaves them.
+- ``minimal``: the least a working instrumentation does (:func:`_minimal`): a wrapt wrapper on
+  ``create`` making its span current around the call (so the HTTP client's spans nest under it),
+  reading the request's model and the response's id, model, finish reason and tokens straight
+  into ``span.set_attributes``; a stream goes through a bare generator that stamps the first
+  chunk and reads the last chunk's usage. No cost, no content, no error handling, no transparent
+  stream proxy: a lower bound for what ours and the peers record, not a usable instrumentation.
 
 Protocol: the parent writes ``{"calls": N}``; the worker answers ``{"nonstream": µs, "stream":
 µs, "nonstream_wall": µs, "stream_wall": µs}``: the medians of N timed calls of each kind, in
@@ -66,6 +72,7 @@ CONFIGS = (
     "openinference",
     "floor",
     "floor_sdk",
+    "minimal",
 )
 FLOOR_SPAN_NAME = f"{semconv.OP_CHAT} {MODEL}"
 MESSAGES = [
@@ -103,6 +110,8 @@ def _instrument(config: str, provider: TracerProvider) -> Any:
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as ContribInstrumentor
 
         inst = ContribInstrumentor()
+    elif config == "minimal":
+        return _minimal(provider.get_tracer("bench.minimal"))
     elif config == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
 
@@ -119,6 +128,73 @@ def _instrument(config: str, provider: TracerProvider) -> Any:
 
         default_token_counter().wait_ready(120)
     return inst
+
+
+def _minimal(tracer: Any) -> Any:
+    """Instrument ``Completions.create`` the least a span-per-call instrumentation can (see the
+    module docstring); returns the wrapper, so ``Bench`` finds the SDK's own ``create`` under it."""
+    import wrapt
+    from openai.resources.chat.completions import Completions
+    from opentelemetry import context as otel_context
+
+    client_kind = SpanKind.CLIENT
+
+    def stream(span: Any, chunks: Any, start: float) -> Any:
+        try:
+            last = None
+            for chunk in chunks:
+                if last is None:
+                    span.set_attribute(
+                        semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - start
+                    )
+                last = chunk
+                yield chunk
+            if last is not None and last.usage is not None:
+                span.set_attributes(
+                    {
+                        semconv.GEN_AI_RESPONSE_ID: last.id,
+                        semconv.GEN_AI_RESPONSE_MODEL: last.model,
+                        semconv.GEN_AI_USAGE_INPUT_TOKENS: last.usage.prompt_tokens,
+                        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: last.usage.completion_tokens,
+                    }
+                )
+        finally:
+            span.end()
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        model = kwargs.get("model")
+        start = time.perf_counter()
+        span = tracer.start_span(
+            f"chat {model}",
+            kind=client_kind,
+            attributes={
+                semconv.GEN_AI_OPERATION_NAME: semconv.OP_CHAT,
+                semconv.GEN_AI_PROVIDER_NAME: semconv.PROVIDER_OPENAI,
+                semconv.GEN_AI_REQUEST_MODEL: model,
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            result = wrapped(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+        if kwargs.get("stream"):
+            return stream(span, result, start)
+        usage = result.usage
+        span.set_attributes(
+            {
+                semconv.GEN_AI_RESPONSE_ID: result.id,
+                semconv.GEN_AI_RESPONSE_MODEL: result.model,
+                semconv.GEN_AI_RESPONSE_FINISH_REASONS: [c.finish_reason for c in result.choices],
+                semconv.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
+                semconv.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+            }
+        )
+        span.end()
+        return result
+
+    wrapt.wrap_function_wrapper(Completions, "create", wrapper)
+    return wrapper
 
 
 class Bench:

@@ -9,7 +9,10 @@ with the real ``openai`` SDK client, for: uninstrumented; otel_llm; OpenLLMetry
 openai-v2``; OpenInference (when installed); the floor, one span with 12 attributes started
 and ended on the same provider in a tight loop; and the floor in situ, that span around the
 uninstrumented SDK call (what any span-recording instrumentation must add with the caches as cold
-as the SDK leaves them: 3-4x the tight-loop floor on the test machine). Every configuration has a real SDK ``TracerProvider`` with a
+as the SDK leaves them: 3-4x the tight-loop floor on the test machine); and ``minimal``, the least a
+working instrumentation does (a wrapt wrapper making one span current around the call, response
+fields read straight onto it, streams through a bare generator; see ``instr_worker._minimal``), so
+a target can be checked against what any span-per-call instrumentation costs. Every configuration has a real SDK ``TracerProvider`` with a
 ``BatchSpanProcessor`` feeding a discarding exporter, and runs in its own process (instrumentors
 are process-global); the network is taken out by an in-process ``httpx2`` transport returning
 recorded bytes (``instr_transport.py``), so nothing leaves the process.
@@ -57,6 +60,7 @@ OURS_REF = "otel_llm_ref"
 BASE = "none"
 FLOOR = "floor"
 FLOOR_SDK = "floor_sdk"
+MINIMAL = "minimal"
 # config -> (label, module that must be importable)
 CONFIGS: dict[str, tuple[str, str | None]] = {
     BASE: ("uninstrumented", None),
@@ -76,6 +80,7 @@ CONFIGS: dict[str, tuple[str, str | None]] = {
     ),
     FLOOR: ("floor: start+end 1 span with 12 attributes, tight loop (hot caches)", None),
     FLOOR_SDK: ("floor in situ: that span around the uninstrumented SDK call (overhead vs none)", None),
+    MINIMAL: ("minimal: current span, request/response fields read directly, bare stream generator", None),
 }
 PEERS = ("openllmetry", "contrib_v2", "openinference")
 KINDS = ("nonstream", "stream")
@@ -288,7 +293,7 @@ def report(workers: dict[str, Worker], verified: dict[str, dict[str, Any]], roun
         v = verified[c]
         spc = v.get("spans_per_call_total", v["spans_per_call"])
         recs = " / ".join(records(s[0]) if s else "-" for s in (v["nonstream"], v["stream"]))
-        cols.append(f"{spc:>10.2f}  {recs if c not in (BASE, FLOOR, FLOOR_SDK) else ''}")
+        cols.append(f"{spc:>10.2f}  {recs if c not in (BASE, FLOOR, FLOOR_SDK, MINIMAL) else ''}")
         print(" ".join(cols))
     print()
     for c in configs:
@@ -347,6 +352,19 @@ def report(workers: dict[str, Worker], verified: dict[str, dict[str, Any]], roun
                 line += f" | floor_sdk {fl:.1f} µs: {ratio(ours, fl):.2f}x"
                 line += f" ({'met' if ours <= TARGET_FLOOR_RATIO * fl else 'MISSED'})"
             print(line)
+        if MINIMAL in paired:
+            # What the simplest working instrumentation costs, against the peer target: a target
+            # below it is out of reach for anything that records a span per call through the SDK.
+            print("the least a working instrumentation adds (minimal), against the best peer's target:")
+            for k in KINDS:
+                key = f"{k}_paired"
+                med = {c: statistics.median(paired[c][key]) for c in paired}
+                best = min(paired_peers, key=lambda c: med[c])
+                mn, target = med[MINIMAL], TARGET_PEER_RATIO * med[best]
+                print(
+                    f"  {k:<10} minimal {mn:6.1f} µs = {ratio(mn, med[best]):.2f}x {best}"
+                    f" (target {target:.1f} µs) | ours {med[OURS]:.1f} µs = {ratio(med[OURS], mn):.2f}x minimal"
+                )
     return ok
 
 
