@@ -168,7 +168,8 @@ OTEL_LLM_COST_USD: Final = "otel_llm.cost.usd"
 OTEL_LLM_COST_SOURCE: Final = "otel_llm.cost.source"
 # True when the token counts were counted locally because the provider reported none (bool).
 OTEL_LLM_USAGE_ESTIMATED: Final = "otel_llm.usage.estimated"
-# How they were counted: "tiktoken:<encoding>" or "heuristic:chars/4" (string).
+# How they were counted: "tiktoken:<encoding>" or "heuristic:chars/4" (string), with "+chunks"
+# when the output tokens of a stream cut before its usage chunk were counted one per chunk.
 OTEL_LLM_USAGE_ESTIMATE_METHOD: Final = "otel_llm.usage.estimate_method"
 # Retrieval step (manual API): ids and scores of the documents returned (string[] / double[]).
 OTEL_LLM_RETRIEVAL_DOCUMENT_IDS: Final = "otel_llm.retrieval.document_ids"

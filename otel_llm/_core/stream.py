@@ -19,6 +19,7 @@ import atexit
 import inspect
 import logging
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
@@ -59,6 +60,14 @@ class StreamHandler(Protocol):
         """Called once before the span ends: set response attributes and usage on ``call``."""
 
 
+# A handler may also define ``tail(first_chunk, call) -> int``, asked once, at the first chunk:
+# a positive N means it can do with the last N chunks of the stream and the count of chunks. The
+# stream then holds only those (a ``deque(maxlen=N)``: each chunk is freed as soon as the app
+# drops it, rather than kept until a batch is full) and, at the end, hands them to
+# ``on_tail(chunks, pulled)`` instead of ``on_chunks``. Holding every chunk of a stream costs
+# more than reading it: the allocator cannot reuse the memory of the chunks just read.
+
+
 # Chunks held before they are handed to the handler (bounds the chunks a stream keeps alive).
 BATCH = 64
 
@@ -68,34 +77,58 @@ class StreamState:
     it holds no reference to a proxy). Chunks the caller pulled are appended to ``buffer`` and
     handed to the handler by :meth:`flush`; the first one's arrival is recorded once."""
 
-    __slots__ = ("_on_chunks", "buffer", "call", "done", "handler", "next", "started")
+    __slots__ = (
+        "_on_chunks",
+        "_tail",
+        "buffer",
+        "call",
+        "done",
+        "handler",
+        "next",
+        "pulled",
+        "started",
+        "tail",
+    )
 
     def __init__(self, call: LlmCall, handler: StreamHandler) -> None:
         self.call = call
         self.handler = handler
         self.done = False
         self.started = False
-        self.buffer: list[Any] = []
+        # A list, or in tail mode a deque(maxlen=N).
+        self.buffer: list[Any] | deque[Any] = []
         # The wrapped iterator's bound __next__, set by the sync proxy (None: iter() on first pull).
         self.next: Any = None
         self._on_chunks: Callable[[list[Any]], None] | None = getattr(handler, "on_chunks", None)
+        self._tail: Callable[[Any, LlmCall], int] | None = getattr(handler, "tail", None)
+        # Tail mode (see StreamHandler): only the last chunks are held; ``pulled`` counts them all.
+        self.tail = False
+        self.pulled = 0
 
     def chunk(self, chunk: Any) -> None:
         """One chunk (for proxies of other shapes; the stream proxies below inline this)."""
         if self.done:
             return
         if not self.started:
-            self.first()
+            self.first(chunk)
         buffer = self.buffer
         buffer.append(chunk)
-        if len(buffer) >= BATCH:
+        if self.tail:
+            self.pulled += 1
+        elif len(buffer) >= BATCH:
             self.flush()
 
-    def first(self) -> None:
-        """The first chunk arrived (time to first chunk)."""
+    def first(self, chunk: Any) -> None:
+        """The first chunk arrived (time to first chunk); ask the handler whether the tail will do."""
         self.started = True
         try:
             self.call.first_chunk()
+            tail = self._tail
+            if tail is not None:
+                keep = tail(chunk, self.call)
+                if keep > 0 and not self.buffer:
+                    self.buffer = deque(maxlen=keep)
+                    self.tail = True
         except Exception:
             _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
 
@@ -104,9 +137,15 @@ class StreamState:
         buffer = self.buffer
         if not buffer:
             return
-        chunks = buffer.copy()
+        chunks = list(buffer)
         buffer.clear()
         if self.done:
+            return
+        if self.tail:
+            try:
+                self.handler.on_tail(chunks, self.pulled)  # type: ignore[attr-defined]
+            except Exception:
+                _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
             return
         on_chunks = self._on_chunks
         if on_chunks is not None:
@@ -164,10 +203,12 @@ class StreamState:
             self.finish(exc)
             raise
         if not self.started:
-            self.first()
+            self.first(chunk)
         buffer = self.buffer
         buffer.append(chunk)
-        if len(buffer) >= BATCH:
+        if self.tail:
+            self.pulled += 1
+        elif len(buffer) >= BATCH:
             self.flush()
         return chunk
 
@@ -236,8 +277,32 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
         except BaseException as exc:
             state.finish(exc)
             raise
-    buffer = state.buffer
+    if not state.started:  # else next(proxy) took the first chunk: the mode is set
+        try:
+            chunk = pull()
+        except StopIteration:
+            state.finish()
+            return
+        except BaseException as exc:
+            state.finish(exc)
+            raise
+        state.chunk(chunk)
+        yield chunk
+    buffer = state.buffer  # flush() empties it in place: the same object throughout
     append = buffer.append
+    if state.tail:
+        while True:
+            try:
+                chunk = pull()
+            except StopIteration:
+                state.finish()
+                return
+            except BaseException as exc:
+                state.finish(exc)
+                raise
+            append(chunk)
+            state.pulled += 1
+            yield chunk
     while True:
         try:
             chunk = pull()
@@ -247,8 +312,6 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
         except BaseException as exc:
             state.finish(exc)
             raise
-        if not state.started:
-            state.first()
         append(chunk)
         if len(buffer) >= BATCH:
             state.flush()
@@ -278,10 +341,12 @@ class _AsyncPump:
             state.finish(exc)
             raise
         if not state.started:
-            state.first()
+            state.first(chunk)
         buffer = state.buffer
         buffer.append(chunk)
-        if len(buffer) >= BATCH:
+        if state.tail:
+            state.pulled += 1
+        elif len(buffer) >= BATCH:
             state.flush()
         return chunk
 

@@ -23,6 +23,7 @@ __all__ = [
     "embeddings_response",
     "endpoint",
     "given",
+    "include_usage",
     "provider_for_host",
     "responses_input_messages",
     "responses_output_messages",
@@ -228,6 +229,12 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(tier, str):
                 attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     return attrs
+
+
+def include_usage(kwargs: Mapping[str, Any]) -> bool:
+    """True when a chat stream request set ``stream_options={"include_usage": True}``."""
+    options = kwargs.get("stream_options")
+    return isinstance(options, Mapping) and options.get("include_usage") is True
 
 
 def choice_count(kwargs: Mapping[str, Any]) -> int | None:

@@ -94,7 +94,9 @@ CHAT = Operation(
     request=extract.chat_request_attributes,
     response=_chat_response,
     record_input=_chat_input,
-    stream_handler=lambda kw: ChatStreamHandler(kw.get("messages"), extract.choice_count(kw)),
+    stream_handler=lambda kw: ChatStreamHandler(
+        kw.get("messages"), extract.choice_count(kw), extract.include_usage(kw)
+    ),
 )
 RESPONSES = Operation(
     name=semconv.OP_CHAT,

@@ -20,6 +20,9 @@ _MAX_TEXT = 1 << 20  # characters kept per stream for estimates and content capt
 # Chunks kept before they are folded into the accumulators (bounds the memory held per stream); the
 # core hands chunks over in batches of the same size, so a batch is folded as it arrives.
 _FOLD_EVERY = BATCH
+# Chunks kept in tail mode (ChatStreamHandler.tail): the usage chunk, the finish chunk before it,
+# and room for a server that sends one more.
+_TAIL = 4
 
 
 class _Choice:
@@ -65,23 +68,34 @@ class ChatStreamHandler:
     When known, the pass over ``finish_reason`` runs backwards from the last chunk and stops once
     every one of those choices has its (last) reason, usually after two chunks; a stream that
     honours ``n`` (choice indices ``0..n-1``) gives the same result as the full pass.
+
+    Tail mode (:meth:`tail`): when the request asked for usage, the server confirmed it will send
+    it, one choice was asked for and content capture is off, only the last chunks are kept; they
+    hold everything the span needs. Such a stream cut before its usage chunk (dropped, or closed
+    early by the app) has no text to count: its output tokens are estimated as one per chunk.
     """
 
     __slots__ = (
         "choice_count",
         "choices",
         "fingerprint",
+        "include_usage",
         "messages",
         "model",
         "pending",
+        "pulled",
         "response_id",
         "service_tier",
         "usage",
     )
 
-    def __init__(self, request_messages: Any, choice_count: int | None = None) -> None:
+    def __init__(
+        self, request_messages: Any, choice_count: int | None = None, include_usage: bool = False
+    ) -> None:
         self.messages = request_messages  # for the local estimate when no usage chunk comes
         self.choice_count = choice_count
+        self.include_usage = include_usage  # the request set stream_options.include_usage
+        self.pulled: int | None = None  # in tail mode, the count of chunks of the stream
         self.response_id: str | None = None
         self.model: str | None = None
         self.fingerprint: str | None = None
@@ -89,6 +103,21 @@ class ChatStreamHandler:
         self.usage: Any = None
         self.choices: dict[int, _Choice] = {}
         self.pending: list[Any] = []
+
+    def tail(self, chunk: Any, call: LlmCall) -> int:
+        """The chunks to keep (see the class docstring), asked at the first chunk: ``_TAIL`` when
+        the request set ``stream_options.include_usage``, the server confirmed it (its chunks carry
+        the ``usage`` field, null until the last, as OpenAI documents), ``n`` is 1 and content
+        capture is off; 0 (every chunk) otherwise."""
+        if not self.include_usage or self.choice_count != 1 or call.capture_content:
+            return 0
+        fields = getattr(chunk, "model_fields_set", None)
+        return _TAIL if isinstance(fields, (set, frozenset)) and "usage" in fields else 0
+
+    def on_tail(self, chunks: list[Any], pulled: int) -> None:
+        """Tail mode's end: the last chunks of a stream of ``pulled`` chunks."""
+        self.pending = chunks
+        self.pulled = pulled
 
     def on_chunk(self, chunk: Any) -> None:
         pending = self.pending
@@ -116,9 +145,10 @@ class ChatStreamHandler:
         for acc in self.choices.values():
             acc.compact()
 
-    def _finish_light(self) -> bool:
+    def _finish_light(self, need_usage: bool = True) -> bool:
         """Fold the pending chunks without reading texts, roles or tool calls; only when usage
-        arrived. False (and nothing changed) when that does not apply: fold everything then."""
+        arrived, unless ``need_usage`` is False (tail mode: there is nothing else to read). False
+        (and nothing changed) when that does not apply: fold everything then."""
         pending = self.pending
         try:
             usage = self.usage
@@ -126,7 +156,7 @@ class ChatStreamHandler:
                 if chunk.usage is not None:
                     usage = chunk.usage
                     break
-            if usage is None:
+            if usage is None and need_usage:
                 return False
             response_id, model = self.response_id, self.model
             if response_id is None:
@@ -261,7 +291,10 @@ class ChatStreamHandler:
                     acc.text_len += len(arguments)
 
     def on_finish(self, call: LlmCall) -> None:
-        if self.pending and (call.capture_content or not self._finish_light()):
+        if self.pulled is not None:  # tail mode: the last chunks only
+            if self.pending and not self._finish_light(need_usage=False):
+                self._fold_pending()
+        elif self.pending and (call.capture_content or not self._finish_light()):
             self._fold_pending()
         ordered = [self.choices[i] for i in sorted(self.choices)]
         # Typed for set_response(typed=True): str values only (another type from the server is left out).
@@ -283,15 +316,21 @@ class ChatStreamHandler:
         model = self.model or call.request_model
         in_texts = extract.chat_input_texts(self.messages)
         inp, method = counter.count(model, in_texts)
+        if method != "heuristic:chars/4":
+            # OpenAI chat framing: ~3 tokens per message plus 3 to prime the reply.
+            inp += 3 * len(in_texts) + 3
+        if self.pulled is not None:
+            # Tail mode, cut before the usage chunk: the texts were not kept. Servers stream about
+            # one token per chunk; the first chunk (the role) and a finish chunk carry none.
+            finished = any(c.finish_reason for c in self.choices.values())
+            out = max(self.pulled - 1 - finished, 0)
+            return Usage(input_tokens=inp, output_tokens=out, estimate_method=f"{method}+chunks")
         out_texts: list[str] = []
         for choice in self.choices.values():
             out_texts.extend(choice.text)
             for slot in choice.tools.values():
                 out_texts.extend(slot[2])
         out, _ = counter.count(model, out_texts)
-        if method != "heuristic:chars/4":
-            # OpenAI chat framing: ~3 tokens per message plus 3 to prime the reply.
-            inp += 3 * len(in_texts) + 3
         return Usage(input_tokens=inp, output_tokens=out, estimate_method=method)
 
     @staticmethod

@@ -277,3 +277,88 @@ def test_stream_end_leaves_any_other_context_alone(settings: Settings, telemetry
     finally:
         otel_context.detach(token)
     assert len(telemetry.spans()) == 1
+
+
+class Chunk:
+    """A chunk the test can watch die (weakref)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class TailOnly(Counting):
+    """Asks for the last ``keep`` chunks only (tail mode)."""
+
+    def __init__(self, keep: int) -> None:
+        super().__init__()
+        self.keep = keep
+        self.tail_got: tuple[list[Any], int] | None = None
+
+    def tail(self, chunk: Any, call: LlmCall) -> int:
+        return self.keep
+
+    def on_tail(self, chunks: list[Any], pulled: int) -> None:
+        self.tail_got = ([c.n for c in chunks], pulled)
+
+
+def test_tail_mode_frees_chunks_the_app_dropped(settings: Settings, telemetry: Telemetry) -> None:
+    import weakref
+
+    watch: list[weakref.ref[Chunk]] = []
+
+    def source() -> Iterator[Chunk]:  # makes each chunk when pulled, keeps none
+        for i in range(6):
+            chunk = Chunk(i)
+            watch.append(weakref.ref(chunk))
+            yield chunk
+
+    handler = TailOnly(2)
+    proxy = SyncStreamProxy(source(), StreamState(start(settings), handler))
+    seen = []
+    for chunk in proxy:  # the app keeps only the numbers
+        seen.append(chunk.n)
+        del chunk
+        gc.collect()
+        alive = [i for i, ref in enumerate(watch) if ref() is not None]
+        assert alive == seen[-2:]  # only the last two pulled are held
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert handler.tail_got == ([4, 5], 6) and handler.chunks == [] and handler.finished == 1
+    # without tail mode the chunks are held until a batch is full or the stream ends
+    watch.clear()
+    proxy = SyncStreamProxy(source(), StreamState(start(settings), Counting()))
+    for chunk in proxy:
+        del chunk
+        gc.collect()
+        assert all(ref() is not None for ref in watch)
+
+
+def test_tail_mode_through_next_and_mixed_iteration(settings: Settings, telemetry: Telemetry) -> None:
+    handler = TailOnly(3)
+    proxy = SyncStreamProxy(Source([Chunk(i) for i in range(5)]), StreamState(start(settings), handler))
+    assert next(proxy).n == 0 and next(proxy).n == 1
+    assert [c.n for c in proxy] == [2, 3, 4]
+    assert handler.tail_got == ([2, 3, 4], 5)
+    assert len(telemetry.spans()) == 1
+
+
+async def test_tail_mode_async(settings: Settings, telemetry: Telemetry) -> None:
+    async def agen() -> AsyncIterator[Chunk]:
+        for i in range(4):
+            yield Chunk(i)
+
+    handler = TailOnly(2)
+    proxy = AsyncStreamProxy(agen(), StreamState(start(settings), handler))
+    assert [c.n async for c in proxy] == [0, 1, 2, 3]
+    assert handler.tail_got == ([2, 3], 4)
+    assert len(telemetry.spans()) == 1
+
+
+def test_tail_mode_closed_early_hands_over_what_was_pulled(settings: Settings, telemetry: Telemetry) -> None:
+    handler = TailOnly(4)
+    proxy = SyncStreamProxy(Source([Chunk(i) for i in range(9)]), StreamState(start(settings), handler))
+    for chunk in proxy:
+        if chunk.n == 2:
+            break
+    proxy.close()
+    assert handler.tail_got == ([0, 1, 2], 3)
+    assert len(telemetry.spans()) == 1

@@ -193,6 +193,41 @@ def test_stream_connection_drop(stub: StubOpenAI, telemetry: Telemetry, instrume
     assert duration[0][0][semconv.ERROR_TYPE] == "openai.APIConnectionError"
 
 
+def test_stream_with_usage_cut_early_estimates_one_token_per_chunk(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    # The request asked for usage and the server confirmed it (usage: null on every chunk): only
+    # the last chunks are kept, so a stream cut before its usage chunk is estimated from the
+    # count of chunks (the role chunk carries no token).
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=USAGE
+        )
+        got = []
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content)
+            if len(got) == 3:
+                break
+        stream.close()
+        assert got == ["", "Hello ", "from "]
+        with pytest.raises(openai.APIConnectionError):
+            list(
+                client.chat.completions.create(
+                    model="stub-drop", messages=MESSAGES, stream=True, stream_options=USAGE
+                )
+            )
+    closed, dropped = (attributes_of(span) for span in telemetry.spans())
+    assert closed[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3  # ceil(len("Say hello") / 4)
+    assert closed[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+    assert closed[semconv.OTEL_LLM_USAGE_ESTIMATED] is True
+    assert closed[semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD] == "heuristic:chars/4+chunks"
+    assert closed[semconv.OTEL_LLM_COST_USD] > 0
+    assert dropped[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+    assert dropped[semconv.ERROR_TYPE] == "openai.APIConnectionError"
+    assert telemetry.points(semconv.METRIC_CLIENT_TOKEN_USAGE) == []
+
+
 async def test_async_stream_connection_drop(
     stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
 ) -> None:

@@ -278,3 +278,114 @@ def test_kept_text_and_tool_arguments_are_joined_per_batch_and_capped(
     assert set(text) == {"x"} and args.startswith("{yy") and set(args[1:]) == {"y"}
     assert len(acc.text) <= len(chunks) // 64 + 1 and len(acc.tools[0][2]) <= len(chunks) // 64 + 1
     assert acc.tools[0][:2] == ["call_1", "f"]
+
+
+# -- tail mode: only the last chunks are kept ----------------------------------------------------
+def _single_choice(n: int, with_usage: bool) -> list[ChatCompletionChunk]:
+    """``n`` chunks of one choice (the role, texts, a finish reason), then optionally usage; every
+    chunk carries the ``usage`` field (null until the last), as OpenAI's do with include_usage."""
+    out = [_chunk(0, [{"index": 0, "delta": {"role": "assistant", "content": ""}}])]
+    out += [_chunk(i, [{"index": 0, "delta": {"content": f"w{i} "}}]) for i in range(1, n - 1)]
+    out.append(_chunk(n - 1, [{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    if with_usage:
+        out.append(_chunk(n, [], {"prompt_tokens": 9, "completion_tokens": n - 2, "total_tokens": 7 + n}))
+    return out
+
+
+class Tail(ChatStreamHandler):
+    """The handler as shipped, recording what tail() answered."""
+
+    __slots__ = ("kept",)
+
+    def tail(self, chunk: Any, call: Any) -> int:
+        self.kept = super().tail(chunk, call)
+        return self.kept
+
+
+def _tail_run(
+    telemetry: Telemetry, chunks: list[Any], handler: ChatStreamHandler, take: int | None = None
+) -> Any:
+    settings = resolve_settings(
+        "t", "0", {"tracer_provider": telemetry.tracer_provider, "token_counter": TokenCounter(loader=None)}
+    )
+    call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+    state = StreamState(call, handler)
+    proxy = SyncStreamProxy(iter(chunks), state)
+    if take is None:
+        assert list(proxy) == chunks
+    else:
+        assert [next(proxy) for _ in range(take)] == chunks[:take]
+        proxy.close()
+    telemetry.tracer_provider.force_flush()
+    attrs = attributes_of(telemetry.spans()[-1])
+    attrs.pop(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    telemetry.clear()
+    return attrs, state
+
+
+@pytest.mark.parametrize("n", [2, 5, openai_stream._FOLD_EVERY + 1, 150])
+def test_tail_mode_gives_the_span_of_the_full_fold(telemetry: Telemetry, n: int) -> None:
+    chunks = _single_choice(n, with_usage=True)
+    full, _ = _tail_run(telemetry, chunks, FullFold(MESSAGES, 1))
+    handler = Tail(MESSAGES, 1, include_usage=True)
+    tail, state = _tail_run(telemetry, chunks, handler)
+    assert handler.kept == openai_stream._TAIL and state.tail and state.pulled == len(chunks)
+    assert type(state.buffer).__name__ == "deque" and state.buffer.maxlen == openai_stream._TAIL
+    assert tail == full
+    assert tail[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+    assert tail[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == n - 2
+    assert semconv.OTEL_LLM_USAGE_ESTIMATED not in tail
+
+
+def test_tail_mode_cut_before_usage_estimates_one_token_per_chunk(telemetry: Telemetry) -> None:
+    chunks = _single_choice(10, with_usage=True)
+    attrs, state = _tail_run(telemetry, chunks, Tail(MESSAGES, 1, include_usage=True), take=4)
+    assert state.tail and state.pulled == 4
+    # the role chunk carries no token; "Say hello" is 3 tokens by chars/4
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+    assert attrs[semconv.OTEL_LLM_USAGE_ESTIMATED] is True
+    assert attrs[semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD] == "heuristic:chars/4+chunks"
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-fold"
+    assert semconv.GEN_AI_RESPONSE_FINISH_REASONS not in attrs
+    # cut after the finish chunk, before usage: that chunk carries no token either
+    attrs, _ = _tail_run(telemetry, chunks[:-1], Tail(MESSAGES, 1, include_usage=True), take=10)
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+
+
+@pytest.mark.parametrize(
+    ("include_usage", "choice_count", "capture", "usage_field", "kept"),
+    [
+        (True, 1, False, True, openai_stream._TAIL),
+        (False, 1, False, True, 0),  # the request did not ask for usage
+        (True, 2, False, True, 0),  # n=2: a choice's finish reason may be far from the end
+        (True, None, False, True, 0),  # n unknown
+        (True, 1, True, True, 0),  # content capture needs every text
+        (True, 1, False, False, 0),  # the server did not confirm it will send usage
+    ],
+)
+def test_tail_mode_only_when_the_last_chunks_hold_everything(
+    telemetry: Telemetry,
+    include_usage: bool,
+    choice_count: int | None,
+    capture: bool,
+    usage_field: bool,
+    kept: int,
+) -> None:
+    settings = resolve_settings(
+        "t",
+        "0",
+        {
+            "tracer_provider": telemetry.tracer_provider,
+            "token_counter": TokenCounter(loader=None),
+            "capture_content": capture,
+        },
+    )
+    call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+    first = _single_choice(3, with_usage=False)[0]
+    if not usage_field:
+        first = ChatCompletionChunk.model_validate(first.model_dump(exclude={"usage"}))
+    handler = ChatStreamHandler(MESSAGES, choice_count, include_usage=include_usage)
+    assert handler.tail(first, call) == kept
+    call.end()
