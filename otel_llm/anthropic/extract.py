@@ -56,14 +56,15 @@ def _str(value: Any) -> str | None:
 
 
 def request_model(kwargs: Mapping[str, Any]) -> str | None:
-    return _str(kwargs.get("model"))
+    return _str(_params(kwargs).get("model"))
 
 
 def _params(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The request's parameters: the keyword arguments over ``extra_body`` (where releases of the SDK
-    without ``temperature``/``top_p``/``top_k`` arguments take them)."""
+    """The request's parameters as sent: the keyword arguments with ``extra_body`` over them (the
+    SDK merges it into the JSON body last, so its values win; releases of the SDK without
+    ``temperature``/``top_p``/``top_k`` arguments take them there)."""
     extra = kwargs.get("extra_body")
-    return {**extra, **kwargs} if isinstance(extra, Mapping) else kwargs
+    return {**kwargs, **extra} if isinstance(extra, Mapping) else kwargs
 
 
 def request_attributes(kwargs: Mapping[str, Any], *, stream: bool) -> AttributeDict:

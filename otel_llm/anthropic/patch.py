@@ -249,18 +249,20 @@ def messages_create(settings: Settings, sdk: SdkSpans) -> Wrapper:
 
 
 def messages_create_async(settings: Settings, sdk: SdkSpans) -> Wrapper:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        # A coroutine function: the SDK call runs when the app awaits it, maybe in another
-        # context, so the context is read again then (no ``context`` passed on).
-        if not should_instrument():
-            return wrapped(*args, **kwargs)
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        # Everything happens when the app awaits the call, in the context it awaits it in: the
+        # span's start, parent and scope ids, and the suppression check. A coroutine created and
+        # awaited later (or never) starts no span before it runs.
+        context = instrumenting_context()
+        if context is None:
+            return await wrapped(*args, **kwargs)
         try:
-            call = _start(settings, instance, kwargs, kwargs.get("stream") is True)
+            call = _start(settings, instance, kwargs, kwargs.get("stream") is True, context)
             keep = sdk.keeps_for(getattr(instance, "_client", None))
         except Exception:
             _log.debug("otel_llm: starting an Anthropic span failed", exc_info=True)
-            return wrapped(*args, **kwargs)
-        return call_async(call, _replacing_async(wrapped, call, keep), args, kwargs, _on_result)
+            return await wrapped(*args, **kwargs)
+        return await call_async(call, _replacing_async(wrapped, call, keep), args, kwargs, _on_result)
 
     return wrapper
 

@@ -73,11 +73,16 @@ def test_request_attributes_minimal_and_bad_types_are_left_out() -> None:
 
 
 def test_request_parameters_from_extra_body() -> None:
+    # The SDK merges extra_body into the JSON body last: its values are the ones sent.
     attrs = extract.request_attributes(
         {"model": MODEL, "temperature": 0.5, "extra_body": {"temperature": 1.0, "top_k": 3}}, stream=False
     )
-    assert attrs["gen_ai.request.temperature"] == 0.5
+    assert attrs["gen_ai.request.temperature"] == 1.0
     assert attrs["gen_ai.request.top_k"] == 3
+    assert (
+        extract.request_model({"model": MODEL, "extra_body": {"model": "claude-opus-4-1"}})
+        == "claude-opus-4-1"
+    )
 
 
 def test_request_attributes_json_output() -> None:

@@ -172,6 +172,51 @@ async def test_create_async_tool_use_and_cache_tokens(stub: StubAnthropic, telem
     assert attributes_of(_one(telemetry)) == _ok_tool(stub)
 
 
+def test_extra_body_values_are_recorded_as_sent(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    _sync(stub).messages.create(
+        **_request(
+            max_tokens=100, stop_sequences=["END"], extra_body={"max_tokens": 200, "stop_sequences": ["STOP"]}
+        )
+    )
+    sent = stub.requests[-1].body
+    assert sent is not None and sent["max_tokens"] == 200 and sent["stop_sequences"] == ["STOP"]
+    attrs = attributes_of(_one(telemetry))
+    assert attrs["gen_ai.request.max_tokens"] == 200
+    assert attrs["gen_ai.request.stop_sequences"] == ["STOP"]
+
+
+async def test_async_create_span_starts_when_awaited(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Starts(SpanProcessor):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            self.names.append(span.name)
+
+    starts = Starts()
+    telemetry.tracer_provider.add_span_processor(starts)
+    client = _async(stub)
+    first = client.messages.create(**_request())
+    second = client.messages.create(**_request())
+    never = client.messages.create(**_request())
+    assert starts.names == []  # nothing runs before the app awaits
+    never.close()  # a coroutine never awaited: no request, no span
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("step"):
+        await first
+    await second
+    spans = {s.name: s for s in telemetry.spans() if s.name == "step"}
+    chats = [s for s in telemetry.spans() if s.name == f"chat {MODEL}"]
+    assert len(chats) == 2 and len(stub.requests) == 2 and starts.names.count(f"chat {MODEL}") == 2
+    # the parent is the span current where the call is awaited, not where it was created
+    assert chats[0].parent is not None and chats[0].parent.span_id == spans["step"].context.span_id
+    assert chats[1].parent is None
+    # each span covers its own request only: the second starts after the first ended
+    assert chats[1].start_time >= chats[0].end_time
+
+
 def test_create_stream_sync(stub: StubAnthropic, telemetry: Telemetry) -> None:
     stub.script(TOOL_REPLY)
     stream = _sync(stub).messages.create(**_request(stream=True))
