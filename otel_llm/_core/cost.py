@@ -87,12 +87,15 @@ class Price:
 class _Tiered:
     """A catalogue entry whose price depends on volume: computed by genai-prices per call."""
 
-    __slots__ = ("model", "provider_id", "source")
+    __slots__ = ("context", "model", "provider_id", "source")
 
-    def __init__(self, model: str, provider_id: str | None, source: str) -> None:
+    def __init__(
+        self, model: str, provider_id: str | None, source: str, context: Mapping[str, str] | None = None
+    ) -> None:
         self.model = model
         self.provider_id = provider_id
         self.source = source
+        self.context = context  # genai-prices' price_context (the service tier), or None
 
     def cost(
         self,
@@ -110,7 +113,9 @@ class _Tiered:
             cache_write_tokens=cache_write_tokens or 0,
         )
         try:
-            result = genai_prices.calc_price(usage, self.model, provider_id=self.provider_id)
+            result = genai_prices.calc_price(
+                usage, self.model, provider_id=self.provider_id, price_context=self.context
+            )
         except Exception:
             return None
         return float(result.total_price)
@@ -135,6 +140,8 @@ class PriceBook:
         self._code: dict[tuple[str | None, str], Price] = {}
         # (provider, model) or (provider, model, request model) -> what prices it
         self._cache: dict[tuple[str, ...], Price | _Tiered | None] = {}
+        # (provider, model, request model or None, service tier) -> what prices it in that tier
+        self._tiers: dict[tuple[str, str, str | None, str], Price | _Tiered | None] = {}
         self._lock = threading.Lock()
         self._catalogue_source: str | None = None
 
@@ -143,11 +150,13 @@ class PriceBook:
         with self._lock:
             self._code[(provider, model.lower())] = price
             self._cache.clear()
+            self._tiers.clear()
 
     def clear_overrides(self) -> None:
         with self._lock:
             self._code.clear()
             self._cache.clear()
+            self._tiers.clear()
 
     # -- lookup ------------------------------------------------------------------------------
     def lookup(self, provider: str, model: str) -> Price | _Tiered | None:
@@ -174,6 +183,7 @@ class PriceBook:
         cache_read_tokens: int | None = None,
         cache_write_tokens: int | None = None,
         request_model: str | None = None,
+        service_tier: str | None = None,
     ) -> tuple[float, str] | None:
         """(usd, source) or None when the model is unknown or there is no usage at all.
 
@@ -181,17 +191,29 @@ class PriceBook:
         one asked for, the fallback when ``model`` has no price. Overrides win over the catalogue
         for either name: an override set for ``gpt-4o`` prices a response from
         ``gpt-4o-2024-08-06`` (the name OpenAI answers with), and a private model the server
-        reports under another name is priced by its request name."""
+        reports under another name is priced by its request name.
+
+        ``service_tier``: the tier that served the call (OpenAI's ``flex``, ``priority``...); the
+        catalogue's price for that tier where it has one (``flex`` is half price, ``priority``
+        about double), else its standard price. ``None`` and ``"default"`` are the standard
+        price. An override is one price for every tier."""
         if not model or (input_tokens is None and output_tokens is None):
             return None
         try:
-            if request_model is None or request_model == model:
-                key: tuple[str, ...] = (provider, model)
+            price: Any
+            if type(service_tier) is str and service_tier != "default":
+                tier_key = (provider, model, request_model if request_model != model else None, service_tier)
+                price = self._tiers.get(tier_key, _MISS)
+                if price is _MISS:
+                    price = self._lookup_tier(tier_key)
             else:
-                key = (provider, model, request_model)
-            price: Any = self._cache.get(key, _MISS)
-            if price is _MISS:  # lookup() stays the one overridable entry for a single name
-                price = self.lookup(provider, model) if len(key) == 2 else self._lookup(key)
+                if request_model is None or request_model == model:
+                    key: tuple[str, ...] = (provider, model)
+                else:
+                    key = (provider, model, request_model)
+                price = self._cache.get(key, _MISS)
+                if price is _MISS:  # lookup() stays the one overridable entry for a single name
+                    price = self.lookup(provider, model) if len(key) == 2 else self._lookup(key)
             if price is None:
                 return None
             usd = price.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
@@ -201,6 +223,27 @@ class PriceBook:
         if usd is None:
             return None
         return usd, price.source
+
+    def _lookup_tier(self, key: tuple[str, str, str | None, str]) -> Price | _Tiered | None:
+        """What prices (provider, model, request model, tier), cached: an override of either
+        name, else the catalogue's price in that tier for either name."""
+        provider, model, request_model, tier = key
+        models = (model,) if request_model is None else (model, request_model)
+        found: Price | _Tiered | None = None
+        for name in models:
+            found = self._override(provider, name)
+            if found is not None:
+                break
+        else:
+            for name in models:
+                found = self._from_catalogue(provider, name, {"service_tier": tier})
+                if found is not None:
+                    break
+        with self._lock:
+            if len(self._tiers) >= _CACHE_LIMIT:
+                self._tiers.clear()
+            self._tiers[key] = found
+        return found
 
     def _override(self, provider: str, model: str) -> Price | None:
         lowered = model.lower()
@@ -222,7 +265,9 @@ class PriceBook:
                 return found
         return None
 
-    def _from_catalogue(self, provider: str, model: str) -> Price | _Tiered | None:
+    def _from_catalogue(
+        self, provider: str, model: str, context: Mapping[str, str] | None = None
+    ) -> Price | _Tiered | None:
         provider_id = _PROVIDER_IDS.get(provider)
         if provider_id is None:
             return None
@@ -236,7 +281,7 @@ class PriceBook:
             _, info = snapshot.find_provider_model(model, None, provider_id, None)
             from datetime import datetime, timezone
 
-            prices = info.get_prices(datetime.now(timezone.utc))
+            prices = info.get_prices(datetime.now(timezone.utc), context)
         except LookupError:
             return None
         except Exception:
@@ -248,7 +293,7 @@ class PriceBook:
             read_price = _as_float(getattr(prices, "cache_read_mtok", None))
             write_price = _as_float(getattr(prices, "cache_write_mtok", None))
         except TypeError:
-            return _Tiered(model, provider_id, source)
+            return _Tiered(model, provider_id, source, context)
         if input_price is None and output_price is None:
             return None
         return Price(

@@ -491,6 +491,7 @@ class LlmCall:
             cache_read,
             cache_creation,
             self.request_model,
+            attrs.get(semconv.OPENAI_RESPONSE_SERVICE_TIER),
         )
         if cost is not None:
             attrs[semconv.OTEL_LLM_COST_USD] = cost[0]

@@ -167,3 +167,69 @@ def test_set_price_refuses_a_negative_or_non_numeric_price() -> None:
         otel_llm.prices.set_price("m", input_per_mtok=-1, output_per_mtok=1)
     with pytest.raises(ValueError, match="not a number"):
         otel_llm.prices.set_price("m", input_per_mtok=None, output_per_mtok=1)  # type: ignore[arg-type]
+
+
+def test_service_tier_prices_from_the_catalogue() -> None:
+    # gpt-5-mini: $0.25 input, $0.025 cached input, $2 output per MTok; flex half; priority
+    # $0.45 / $0.045 / $3.6.
+    book = PriceBook()
+    tokens = (1_000_000, 1_000_000, 200_000, None, None)
+    standard = 0.8 * 0.25 + 0.2 * 0.025 + 2.0
+    assert book.cost("openai", "gpt-5-mini", *tokens) == (pytest.approx(standard), "genai-prices 0.2.3")
+    assert book.cost("openai", "gpt-5-mini", *tokens, "default") == (
+        pytest.approx(standard),
+        "genai-prices 0.2.3",
+    )
+    assert book.cost("openai", "gpt-5-mini", *tokens, "flex") == (
+        pytest.approx(standard / 2),
+        "genai-prices 0.2.3",
+    )
+    priority = 0.8 * 0.45 + 0.2 * 0.045 + 3.6
+    assert book.cost("openai", "gpt-5-mini", *tokens, "priority") == (
+        pytest.approx(priority),
+        "genai-prices 0.2.3",
+    )
+    # a tier the catalogue has no price for is priced at the standard price
+    assert book.cost("openai", "gpt-5-mini", *tokens, "scale") == (
+        pytest.approx(standard),
+        "genai-prices 0.2.3",
+    )
+    # the request name is the fallback in a tier too; an override is one price for every tier
+    assert book.cost("openai", "my-deployment", 1_000_000, 0, None, None, "gpt-5-mini", "flex") == (
+        pytest.approx(0.125),
+        "genai-prices 0.2.3",
+    )
+    book.set_price("gpt-5-mini", Price(1.0, 1.0, source="override:code"))
+    assert book.cost("openai", "gpt-5-mini", 1_000_000, 0, None, None, None, "flex") == (1.0, "override:code")
+    assert book.cost("openai", "gpt-5-mini", 1_000_000, 0, None, None, None, ["odd"]) == (
+        1.0,
+        "override:code",
+    )  # type: ignore[arg-type]
+
+
+def test_span_cost_uses_the_tier_that_served_the_call() -> None:
+    from otel_llm import semconv
+    from otel_llm._core.settings import resolve_settings
+    from otel_llm._core.span import Usage, start_call
+    from otel_llm._core.tokens import TokenCounter
+    from otel_llm.testing import Telemetry, attributes_of
+
+    telemetry = Telemetry()
+    settings = resolve_settings(
+        "t", "0", {"tracer_provider": telemetry.tracer_provider, "token_counter": TokenCounter(loader=None)}
+    )
+    costs = []
+    for tier in ("default", "flex"):
+        call = start_call(settings, operation="chat", provider="openai", request_model="gpt-5-mini")
+        call.set_response(
+            "r",
+            "gpt-5-mini-2025-08-07",
+            ["stop"],
+            Usage(input_tokens=1_000_000, output_tokens=0),
+            {semconv.OPENAI_RESPONSE_SERVICE_TIER: tier},
+            typed=True,
+        )
+        call.end()
+        costs.append(attributes_of(telemetry.spans()[-1])[semconv.OTEL_LLM_COST_USD])
+    assert costs == [pytest.approx(0.25), pytest.approx(0.125)]
+    telemetry.shutdown()
