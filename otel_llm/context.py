@@ -6,7 +6,10 @@
         client.chat.completions.create(...)   # the span carries user.id, session.id, ...
 
 Scopes nest (inner values override outer ones, unset inner values inherit) and follow
-``contextvars`` semantics, so they are safe across threads and asyncio tasks.
+``contextvars`` semantics, so they are safe across threads and asyncio tasks. A scope exited in
+another ``contextvars.Context`` than it was entered in (around a generator whose steps run in
+copies of the context, as a Starlette ``StreamingResponse``'s do) raises nothing: there it sets
+back the ids it replaced.
 """
 
 from __future__ import annotations
@@ -46,7 +49,11 @@ def llm_context(
     try:
         yield
     finally:
-        _ATTRS.reset(token)
+        try:
+            _ATTRS.reset(token)
+        except ValueError:  # another Context than the one the token was made in
+            old = token.old_value
+            _ATTRS.set(() if old is contextvars.Token.MISSING else old)
 
 
 def current_attributes() -> tuple[tuple[str, str], ...]:

@@ -14,6 +14,10 @@ A custom LLM call (a self-hosted model over a bespoke client, a provider we do n
         ...
         current_llm_call().set_usage(input_tokens=12, output_tokens=40)
 
+On a generator (or async generator) function the span covers the iteration: it starts at the first
+``next()`` and ends when the generator is exhausted, raises or is closed. The call (and its span) is
+current while the body runs, across yields, and never in the consumer between yields.
+
 A RAG retrieval step::
 
     with retrieval(query=question, data_source="kb-main") as step:
@@ -26,6 +30,11 @@ capture is on, through the redaction hook and size limit. In the EVENT_ONLY and 
 content modes an ``llm_call`` emits the ``gen_ai.client.inference.operation.details`` event and a
 ``retrieval`` step our ``otel_llm.retrieval.details`` event (see ``otel_llm._core.events``), which
 carry the content (in EVENT_ONLY, only they do).
+
+An early close (``GeneratorExit``, e.g. the app stops reading a stream) is not a failure; other
+``BaseException``s are. A scope exited in another ``contextvars.Context`` than it was entered in (a
+``with`` block around a Starlette ``StreamingResponse`` generator, whose steps run in copies of the
+context) still ends its span, once, and raises nothing.
 
 Inside ``opentelemetry.instrumentation.utils.suppress_instrumentation()`` both scopes record
 nothing (no span, metric or event), as the auto-instrumented calls do; the code inside runs
@@ -42,10 +51,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
@@ -121,6 +131,9 @@ class ManualCall:
         response_model: str | None = None,
         finish_reasons: Sequence[str] | None = None,
     ) -> None:
+        """``finish_reasons``: a list of reasons, or one reason as a str."""
+        if isinstance(finish_reasons, str):
+            finish_reasons = (finish_reasons,)
         self._call.set_response(response_id, response_model, finish_reasons)
 
     def first_chunk(self) -> None:
@@ -150,27 +163,102 @@ def _as_semconv(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-class _Scope:
-    """Context manager and decorator (sync and async) around one span."""
+def _failure(exc: BaseException | None) -> BaseException | None:
+    """What a scope left with ``exc`` records as its failure: an early close of a generator
+    (``GeneratorExit``) is none, as in OpenTelemetry's ``use_span``."""
+    return None if isinstance(exc, GeneratorExit) else exc
 
-    def _enter(self) -> Any:
+
+class _Active:
+    """A scope made current: ``manual`` as :func:`current_llm_call`, and ``ctx`` (unless None) as
+    the OpenTelemetry context. :meth:`undo` puts back what they replaced, in any Context, without
+    raising."""
+
+    __slots__ = ("_otel_token", "_previous", "_token")
+
+    def __init__(self, manual: ManualCall | None, ctx: otel_context.Context | None) -> None:
+        self._token = _current.set(manual)
+        self._previous: otel_context.Context | None = None
+        self._otel_token: contextvars.Token[otel_context.Context] | None = None
+        if ctx is not None:
+            self._previous = otel_context.get_current()
+            self._otel_token = otel_context.attach(ctx)
+
+    def undo(self) -> None:
+        try:
+            _current.reset(self._token)
+        except Exception:
+            # Not the Context this was made in (exited in a copy of it, e.g. a step of a Starlette
+            # StreamingResponse), where the tokens cannot be used: set the values they replaced.
+            # The OpenTelemetry token was made with ours, so it would fail alike (and log an error).
+            old = self._token.old_value
+            _current.set(None if old is contextvars.Token.MISSING else old)
+            if self._previous is not None:
+                otel_context.attach(self._previous)
+            return
+        if self._otel_token is not None:
+            otel_context.detach(self._otel_token)
+
+
+class _Resumer:
+    """A decorated generator's scope, made current around each resume of its body only: in the
+    consumer's Context, with the values the body left at its last yield (so scopes the body keeps
+    open across a yield stay current in the body), undone before the item reaches the consumer."""
+
+    __slots__ = ("_ctx", "_manual")
+
+    def __init__(self, manual: ManualCall | None, ctx: otel_context.Context | None) -> None:
+        self._manual = manual
+        self._ctx = ctx
+
+    def enter(self) -> _Active:
+        return _Active(self._manual, self._ctx)
+
+    def leave(self, active: _Active) -> None:
+        self._manual = _current.get()
+        if self._ctx is not None:
+            self._ctx = otel_context.get_current()
+        active.undo()
+
+
+class _Scope:
+    """Context manager and decorator (sync and async functions, generators and async generators)
+    around one span."""
+
+    _active: _Active | None = None
+
+    def _start(self) -> tuple[Any, ManualCall | None, otel_context.Context | None]:
+        """Start the span: what ``with`` yields, the call to make current, the OpenTelemetry
+        context to make current (None: leave it as it is)."""
         raise NotImplementedError
 
-    def _exit(self, exc: BaseException | None) -> None:
+    def _finish(self, exc: BaseException | None) -> None:
+        """Record the failure ``exc`` (if any) and end the span; never raises."""
         raise NotImplementedError
 
     def __enter__(self) -> Any:
-        return self._enter()
+        handle, manual, ctx = self._start()
+        self._active = _Active(manual, ctx)
+        return handle
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._exit(exc)
+        active, self._active = self._active, None
+        try:
+            if active is not None:
+                active.undo()
+        finally:
+            self._finish(_failure(exc))
 
     def _fresh(self) -> _Scope:
         raise NotImplementedError
 
     def __call__(self, func: _F) -> _F:
+        if inspect.isasyncgenfunction(func):
+            return _async_generator_wrapper(self._fresh, func)  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+            return _generator_wrapper(self._fresh, func)  # type: ignore[return-value]
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -188,6 +276,95 @@ class _Scope:
         return wrapper  # type: ignore[return-value]
 
 
+def _generator_wrapper(
+    fresh: Callable[[], _Scope], func: Callable[..., Generator[Any, Any, Any]]
+) -> Callable[..., Generator[Any, Any, Any]]:
+    """``yield from func(...)`` in a scope started at the first ``next()``, current only while the
+    body runs (see :class:`_Resumer`), ended when the generator returns, raises or is closed."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        scope = fresh()
+        _, manual, ctx = scope._start()
+        resumer = _Resumer(manual, ctx)
+        failure: BaseException | None = None
+        try:
+            inner = func(*args, **kwargs)
+            sent: Any = None
+            thrown: BaseException | None = None
+            while True:
+                active = resumer.enter()
+                try:
+                    item = inner.send(sent) if thrown is None else inner.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    resumer.leave(active)
+                sent = thrown = None
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    active = resumer.enter()
+                    try:
+                        inner.close()
+                    finally:
+                        resumer.leave(active)
+                    raise
+                except BaseException as exc:  # thrown in by the consumer: the body gets it
+                    thrown = exc
+        except BaseException as exc:
+            failure = _failure(exc)
+            raise
+        finally:
+            scope._finish(failure)
+
+    return wrapper
+
+
+def _async_generator_wrapper(
+    fresh: Callable[[], _Scope], func: Callable[..., AsyncGenerator[Any, Any]]
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """:func:`_generator_wrapper` for async generator functions."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        scope = fresh()
+        _, manual, ctx = scope._start()
+        resumer = _Resumer(manual, ctx)
+        failure: BaseException | None = None
+        try:
+            inner = func(*args, **kwargs)
+            sent: Any = None
+            thrown: BaseException | None = None
+            while True:
+                active = resumer.enter()
+                try:
+                    item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+                except StopAsyncIteration:
+                    return
+                finally:
+                    resumer.leave(active)
+                sent = thrown = None
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    active = resumer.enter()
+                    try:
+                        await inner.aclose()
+                    finally:
+                        resumer.leave(active)
+                    raise
+                except BaseException as exc:  # thrown in by the consumer: the body gets it
+                    thrown = exc
+        except BaseException as exc:
+            failure = _failure(exc)
+            raise
+        finally:
+            scope._finish(failure)
+
+    return wrapper
+
+
 class llm_call(_Scope):
     """A span for one custom LLM call: ``"{operation} {model}"``, kind CLIENT."""
 
@@ -203,8 +380,6 @@ class llm_call(_Scope):
     ) -> None:
         self._args = (provider, model, operation, server_address, server_port, stream)
         self._call: LlmCall | None = None
-        self._token: contextvars.Token[ManualCall | None] | None = None
-        self._ctx_token: Any = None
 
     def _fresh(self) -> llm_call:
         provider, model, operation, address, port, stream = self._args
@@ -217,7 +392,7 @@ class llm_call(_Scope):
             stream=stream,
         )
 
-    def _enter(self) -> ManualCall:
+    def _start(self) -> tuple[ManualCall, ManualCall, otel_context.Context | None]:
         provider, model, operation, address, port, stream = self._args
         settings = _get_settings()
         if not is_instrumentation_enabled():
@@ -226,9 +401,8 @@ class llm_call(_Scope):
             self._call = LlmCall(
                 _quiet(settings), INVALID_SPAN, operation, provider, model, address, port, {}, []
             )
-            self._ctx_token = None
-            self._token = _current.set(manual := ManualCall(self._call))
-            return manual
+            manual = ManualCall(self._call)
+            return manual, manual, None
         self._call = start_call(
             settings,
             operation=operation,
@@ -239,21 +413,17 @@ class llm_call(_Scope):
             stream=stream,
         )
         manual = ManualCall(self._call)
-        self._token = _current.set(manual)
-        use: Any = trace.use_span(self._call.span, end_on_exit=False)
-        use.__enter__()
-        self._ctx_token = use
-        return manual
+        return manual, manual, trace.set_span_in_context(self._call.span)
 
-    def _exit(self, exc: BaseException | None) -> None:
-        assert self._call is not None
-        if self._ctx_token is not None:
-            self._ctx_token.__exit__(None, None, None)
-        if self._token is not None:
-            _current.reset(self._token)
-        if exc is not None:
-            self._call.fail(exc)
-        self._call.end()
+    def _finish(self, exc: BaseException | None) -> None:
+        call = self._call
+        if call is None:
+            return
+        try:
+            if exc is not None:
+                call.fail(exc)
+        finally:
+            call.end()
 
 
 def current_llm_call() -> ManualCall | None:
@@ -276,12 +446,19 @@ class RetrievalStep:
     def record(
         self,
         document_ids: Sequence[str],
-        scores: Sequence[float] | None = None,
+        scores: Sequence[float] | float | None = None,
         contents: Sequence[str] | None = None,
     ) -> None:
         """Ids and scores always; contents only when content capture is on: on the span in the
-        SPAN_ONLY and SPAN_AND_EVENT modes, on the step's event in EVENT_ONLY and SPAN_AND_EVENT."""
+        SPAN_ONLY and SPAN_AND_EVENT modes, on the step's event in EVENT_ONLY and SPAN_AND_EVENT.
+        One document may be given as a str id, a number and a str content."""
         try:
+            if isinstance(document_ids, str):
+                document_ids = (document_ids,)
+            if isinstance(scores, (int, float)):
+                scores = (scores,)
+            if isinstance(contents, str):
+                contents = (contents,)
             self._record(document_ids, scores, contents)
         except Exception:
             _log.debug("otel_llm: recording the retrieval step failed", exc_info=True)
@@ -370,18 +547,16 @@ class retrieval(_Scope):
         self._data_source = data_source
         self._provider = provider
         self._step: RetrievalStep | None = None
-        self._use: Any = None
 
     def _fresh(self) -> retrieval:
         return retrieval(query=self._query, data_source=self._data_source, provider=self._provider)
 
-    def _enter(self) -> RetrievalStep:
+    def _start(self) -> tuple[RetrievalStep, ManualCall | None, otel_context.Context | None]:
         settings = _get_settings()
         if not is_instrumentation_enabled():
             # Suppressed: no span and no event; the context is left as it is.
-            self._use = None
             self._step = RetrievalStep(INVALID_SPAN, settings)
-            return self._step
+            return self._step, _current.get(), None
         with_event = settings.events is not None
         attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL}
         if self._provider:
@@ -401,13 +576,10 @@ class retrieval(_Scope):
             attrs[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] = query
         name = f"{semconv.OP_RETRIEVAL} {self._data_source}" if self._data_source else semconv.OP_RETRIEVAL
         span = settings.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-        self._use = trace.use_span(span, end_on_exit=False)
-        self._use.__enter__()
         self._step = RetrievalStep(span, settings, event_attrs)
-        return self._step
+        # The current call stays current inside the step.
+        return self._step, _current.get(), trace.set_span_in_context(span)
 
-    def _exit(self, exc: BaseException | None) -> None:
-        assert self._step is not None
-        if self._use is not None:
-            self._use.__exit__(None, None, None)
-        self._step._end(exc)
+    def _finish(self, exc: BaseException | None) -> None:
+        if self._step is not None:
+            self._step._end(exc)

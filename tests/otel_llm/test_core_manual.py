@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import INVALID_SPAN, SpanKind, StatusCode
 
 from otel_llm import manual, semconv
 from otel_llm.context import current_attributes, llm_context
@@ -182,3 +187,183 @@ def test_suppressed_retrieval_records_nothing(configured: Telemetry) -> None:
             raise KeyError("x")
     names = [(s.name, s.parent.span_id if s.parent else None) for s in configured.spans()]
     assert names == [("inner", outer.get_span_context().span_id), ("outer", None)]
+
+
+def _nothing_current() -> bool:
+    return current_llm_call() is None and trace.get_current_span() is INVALID_SPAN
+
+
+def test_llm_call_decorates_generator_functions(configured: Telemetry) -> None:
+    """On a generator function the span covers the iteration, from the first next() to the end;
+    the call (and its span) is current while the body runs, across yields, and never in the
+    consumer between yields; sent values and the return value pass through."""
+    tracer = configured.tracer_provider.get_tracer("app")
+    received: list[str | None] = []
+
+    @llm_call(provider="vllm", model="llama", stream=True)
+    def tokens(n: int) -> Generator[str, str | None, str]:
+        """Doc."""
+        call = current_llm_call()
+        assert call is not None
+        for i in range(n):
+            received.append((yield f"t{i}"))
+            assert current_llm_call() is call
+            with tracer.start_as_current_span(f"child{i}"):
+                pass
+        call.set_usage(input_tokens=3, output_tokens=n)
+        return "done"
+
+    assert inspect.isgeneratorfunction(tokens)
+    assert (tokens.__name__, tokens.__doc__) == ("tokens", "Doc.")
+    gen = tokens(2)
+    assert configured.spans() == []
+    assert next(gen) == "t0"
+    assert _nothing_current()
+    assert gen.send("a") == "t1"
+    assert _nothing_current()
+    with pytest.raises(StopIteration) as stopped:
+        gen.send("b")
+    assert stopped.value.value == "done"
+    assert received == ["a", "b"] and _nothing_current()
+    child0, child1, span = configured.spans()
+    assert span.name == "chat llama" and span.status.status_code is StatusCode.UNSET
+    assert [c.parent.span_id if c.parent else None for c in (child0, child1)] == [span.context.span_id] * 2
+    assert attributes_of(span)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+
+    @llm_call(provider="vllm", model="llama")
+    def broken() -> Iterator[int]:
+        yield 1
+        raise KeyError("x")
+
+    configured.clear()
+    with pytest.raises(KeyError):
+        list(broken())
+    assert attributes_of(configured.span())[semconv.ERROR_TYPE] == "KeyError"
+    assert configured.span().status.status_code is StatusCode.ERROR
+
+    @retrieval(data_source="kb")
+    def search() -> Iterator[str]:
+        inside = trace.get_current_span()
+        yield "d1"
+        assert trace.get_current_span() is inside
+        yield "d2"
+
+    configured.clear()
+    assert inspect.isgeneratorfunction(search)
+    docs = search()
+    assert next(docs) == "d1" and _nothing_current()
+    docs.close()  # an early close ends the span, not as an error
+    assert configured.span().name == "retrieval kb"
+    assert configured.span().status.status_code is StatusCode.UNSET
+
+
+async def test_llm_call_decorates_async_generator_functions(configured: Telemetry) -> None:
+    @llm_call(provider="vllm", model="llama", stream=True)
+    async def tokens() -> AsyncIterator[str]:
+        call = current_llm_call()
+        assert call is not None
+        yield "a"
+        await asyncio.sleep(0)
+        assert current_llm_call() is call
+        yield "b"
+        call.set_usage(input_tokens=1, output_tokens=2)
+
+    assert inspect.isasyncgenfunction(tokens) and tokens.__name__ == "tokens"
+    out = []
+    async for tok in tokens():
+        assert _nothing_current()
+        out.append(tok)
+    assert out == ["a", "b"] and _nothing_current()
+    assert attributes_of(configured.span())[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+
+    @llm_call(provider="vllm", model="llama")
+    async def broken() -> AsyncIterator[int]:
+        yield 1
+        raise KeyError("x")
+
+    configured.clear()
+    with pytest.raises(KeyError):
+        [x async for x in broken()]
+    assert attributes_of(configured.span())[semconv.ERROR_TYPE] == "KeyError"
+
+    @retrieval(data_source="kb")
+    async def search() -> AsyncIterator[str]:
+        yield "d1"
+        yield "d2"
+
+    configured.clear()
+    assert inspect.isasyncgenfunction(search)
+    docs = search()
+    assert await docs.__anext__() == "d1" and _nothing_current()
+    await docs.aclose()
+    assert configured.span().status.status_code is StatusCode.UNSET
+
+
+def test_scopes_exited_in_another_context(configured: Telemetry, caplog: pytest.LogCaptureFixture) -> None:
+    """Each step of the generator runs in a fresh copy of the context (as Starlette's
+    StreamingResponse does): the scopes raise nothing, log nothing and end their spans once."""
+
+    def stream() -> Iterator[str]:
+        with (
+            llm_context(user_id="u"),
+            retrieval(data_source="kb") as step,
+            llm_call(provider="vllm", model="llama") as call,
+        ):
+            yield "a"
+            step.record(["d1"])
+            call.set_usage(input_tokens=1, output_tokens=1)
+            yield "b"
+
+    gen = stream()
+    out = []
+    with caplog.at_level(logging.DEBUG):
+        while True:
+            try:
+                out.append(contextvars.copy_context().run(next, gen))
+            except StopIteration:
+                break
+    assert out == ["a", "b"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    llm, step_span = configured.spans()
+    assert (llm.name, step_span.name) == ("chat llama", "retrieval kb")
+    assert attributes_of(llm)[semconv.USER_ID] == "u"
+    assert attributes_of(step_span)[semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_IDS] == ["d1"]
+    assert _nothing_current() and current_attributes() == ()
+
+
+def test_generator_closed_early_is_not_an_error(configured: Telemetry) -> None:
+    def tokens() -> Iterator[str]:
+        with retrieval(data_source="kb"), llm_call(provider="vllm", model="llama", stream=True):
+            yield "a"
+            yield "b"
+
+    for _ in tokens():
+        break  # the generator is closed here: GeneratorExit goes through both scopes
+    llm, step = configured.spans()
+    assert [s.status.status_code for s in (llm, step)] == [StatusCode.UNSET] * 2
+    assert semconv.ERROR_TYPE not in attributes_of(llm) and semconv.ERROR_TYPE not in attributes_of(step)
+    points = configured.points(semconv.METRIC_CLIENT_OPERATION_DURATION)
+    assert len(points) == 1 and semconv.ERROR_TYPE not in points[0][0]
+
+    with pytest.raises(KeyboardInterrupt), llm_call(provider="vllm", model="llama"):
+        raise KeyboardInterrupt  # other BaseExceptions stay failures
+    assert attributes_of(configured.spans()[-1])[semconv.ERROR_TYPE] == "KeyboardInterrupt"
+
+
+def test_a_single_string_is_one_item(telemetry: Telemetry) -> None:
+    manual.configure(tracer_provider=telemetry.tracer_provider, capture_content=True)
+    try:
+        with llm_call(provider="vllm", model="llama") as call:
+            call.set_response(finish_reasons="stop")
+        with retrieval(data_source="kb") as step:
+            step.record("d1", 0.5, contents="text")
+    finally:
+        manual._settings = None
+    llm, step_span = telemetry.spans()
+    assert attributes_of(llm)[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+    attrs = attributes_of(step_span)
+    assert attrs[semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_IDS] == ["d1"]
+    assert attrs[semconv.OTEL_LLM_RETRIEVAL_DOCUMENT_SCORES] == [0.5]
+    assert json.loads(attrs[semconv.GEN_AI_RETRIEVAL_DOCUMENTS]) == [
+        {"id": "d1", "score": 0.5, "content": "text"}
+    ]
