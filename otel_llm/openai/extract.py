@@ -22,14 +22,17 @@ __all__ = [
     "embeddings_request_attributes",
     "embeddings_response",
     "endpoint",
+    "failure_of",
     "given",
     "include_usage",
     "provider_for_host",
+    "responses_failure",
     "responses_input_messages",
     "responses_output_messages",
     "responses_request_attributes",
     "responses_response",
     "responses_system_instructions",
+    "responses_tool_calls",
     "responses_tool_definitions",
 ]
 
@@ -50,6 +53,7 @@ _HOSTS: Mapping[str, str] = {
 }
 _SUFFIXES: tuple[tuple[str, str], ...] = (
     (".openai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    (".cognitiveservices.azure.com", semconv.PROVIDER_AZURE_OPENAI),
     (".services.ai.azure.com", semconv.PROVIDER_AZURE_AI_INFERENCE),
     ("-aiplatform.googleapis.com", semconv.PROVIDER_GCP_VERTEX_AI),
     (".amazonaws.com", semconv.PROVIDER_AWS_BEDROCK),
@@ -102,11 +106,25 @@ def endpoint(resource: Any) -> tuple[str, str | None, int | None]:
         port = None
     if port is None and host:
         port = 443 if getattr(base_url, "scheme", "https") == "https" else 80
-    result = (provider_for_host(host), host, port)
+    provider = semconv.PROVIDER_AZURE_OPENAI if _is_azure_client(client) else provider_for_host(host)
+    result = (provider, host, port)
     if len(_ENDPOINTS) >= _ENDPOINTS_LIMIT:
         _ENDPOINTS.clear()
     _ENDPOINTS[id(key)] = (key, result)
     return result
+
+
+_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
+
+
+def _is_azure_client(client: Any) -> bool:
+    """Whether ``client`` is an ``openai.AzureOpenAI`` / ``AsyncAzureOpenAI`` (or a subclass):
+    Azure OpenAI whatever its host. By name, so this module needs no ``openai`` import; read on a
+    cache miss only."""
+    for cls in type(client).__mro__:
+        if cls.__name__ in _AZURE_CLIENTS and cls.__module__.partition(".")[0] == "openai":
+            return True
+    return False
 
 
 def given(value: Any) -> Any:
@@ -402,20 +420,109 @@ def responses_usage(usage: Any) -> Usage | None:
     )
 
 
+# Statuses that give no finish reason: nothing finished yet (a ``background=True`` call), or the
+# response failed (an error: :func:`responses_failure`). Any other status is one.
+_NO_REASON = frozenset({"queued", "in_progress", "failed"})
+
+
 def responses_response(response: Any) -> tuple[dict[str, Any], list[str], Usage | None]:
+    """(extra attributes, finish reasons, usage) of a Response: ``stop``, or ``tool_calls`` when
+    a tool call waits on the app (:func:`responses_tool_calls`), for ``completed``; the mapped
+    reason for ``incomplete``; none for ``queued`` / ``in_progress`` / ``failed``; the status
+    itself otherwise (``cancelled``: cut short at the app's request, no error)."""
     status = getattr(response, "status", None)
     reasons: list[str] = []
     if status == "completed":
-        kinds = {getattr(item, "type", None) for item in getattr(response, "output", None) or ()}
-        reasons.append("tool_calls" if "function_call" in kinds else "stop")
+        output = getattr(response, "output", None) or ()
+        reasons.append("tool_calls" if responses_tool_calls(output) else "stop")
     elif status == "incomplete":
         reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
         reason = reason if isinstance(reason, str) else "incomplete"
         reasons.append(_INCOMPLETE.get(reason, reason))
-    elif isinstance(status, str):
+    elif isinstance(status, str) and status not in _NO_REASON:
         reasons.append(status)
     attrs = {semconv.OPENAI_RESPONSE_SERVICE_TIER: getattr(response, "service_tier", None)}
     return attrs, reasons, responses_usage(getattr(response, "usage", None))
+
+
+def responses_failure(response: Any) -> tuple[str, str] | None:
+    """(error.type, description) of a Response whose status is ``failed``, else None. The type is
+    the error's ``code`` when a non-empty str (low-cardinality: OpenAI's error codes), else
+    ``response.failed``."""
+    if getattr(response, "status", None) != "failed":
+        return None
+    error = getattr(response, "error", None)
+    return failure_of(getattr(error, "code", None), getattr(error, "message", None), "response.failed")
+
+
+def failure_of(code: Any, message: Any, fallback: str) -> tuple[str, str]:
+    """(error.type, description) of an in-band error: ``code`` when a non-empty str, else
+    ``fallback``; the message when a str (the span scrubs it)."""
+    return (code if isinstance(code, str) and code else fallback, message if isinstance(message, str) else "")
+
+
+# Output items that are tool calls the app must run and answer (``*_output`` input items), ->
+# the tool's name for those without one. Server-run tools (web/file search, code interpreter,
+# image generation, MCP) are not here: the server ran them.
+_CLIENT_CALLS: Mapping[str, str | None] = {
+    "function_call": None,
+    "custom_tool_call": None,
+    "computer_call": "computer",
+    "local_shell_call": "local_shell",
+    "shell_call": "shell",
+    "apply_patch_call": "apply_patch",
+    "tool_search_call": "tool_search",
+}
+# Where each kind keeps what the model asked the tool to do.
+_CALL_ARGUMENTS = ("arguments", "input", "action", "actions", "operation")
+
+
+def responses_tool_calls(output: Any) -> list[Any]:
+    """The items of ``output`` that are tool calls waiting on the app: the kinds in
+    ``_CLIENT_CALLS``, except a tool search the server ran (``execution: "server"``) and a call
+    answered in the same output (a hosted shell's ``shell_call_output``)."""
+    calls = []
+    for item in output:
+        kind = getattr(item, "type", None)
+        if (
+            type(kind) is str
+            and kind in _CLIENT_CALLS
+            and (kind != "tool_search_call" or getattr(item, "execution", None) == "client")
+        ):
+            calls.append(item)
+    if not calls or len(calls) == len(output):
+        return calls
+    answered = set()
+    for item in output:
+        kind = getattr(item, "type", None)
+        if type(kind) is str and kind.endswith("_output"):
+            answered.add(getattr(item, "call_id", None))
+    if not answered:
+        return calls
+    return [call for call in calls if getattr(call, "call_id", None) not in answered]
+
+
+def _tool_call_part(item: Any) -> dict[str, Any]:
+    """A tool call output item as a ``tool_call`` part: the call id, the tool's name (the item's,
+    else the kind's), and what it asks (arguments, custom tool input, or the action / operation
+    as JSON)."""
+    name = getattr(item, "name", None)
+    if not isinstance(name, str):
+        name = _CLIENT_CALLS.get(item.type)
+    arguments = None
+    for field in _CALL_ARGUMENTS:
+        arguments = getattr(item, field, None)
+        if arguments is not None:
+            break
+    if isinstance(arguments, list):  # computer_call ``actions``
+        arguments = [_plain(action) for action in arguments]
+    return content.tool_call_part(getattr(item, "call_id", None), name, _plain(arguments))
+
+
+def _plain(value: Any) -> Any:
+    """An SDK model as the JSON-ready dict of the fields the server sent; anything else as is."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json", exclude_unset=True, warnings=False) if callable(dump) else value
 
 
 def responses_input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -447,15 +554,16 @@ def responses_input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def responses_output_messages(response: Any) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    for item in getattr(response, "output", None) or ():
-        kind = getattr(item, "type", None)
-        if kind == "message":
+    output = getattr(response, "output", None) or ()
+    calls = {id(item) for item in responses_tool_calls(output)}
+    for item in output:
+        if id(item) in calls:
+            parts.append(_tool_call_part(item))
+        elif getattr(item, "type", None) == "message":
             for block in getattr(item, "content", None) or ():
                 text = getattr(block, "text", None)
                 if isinstance(text, str):
                     parts.append(content.text_part(text))
-        elif kind == "function_call":
-            parts.append(content.tool_call_part(item.call_id, item.name, item.arguments))
     if not parts:
         return []
     _, reasons, _ = responses_response(response)
@@ -535,6 +643,20 @@ def embeddings_response(response: Any) -> tuple[dict[str, Any], Usage | None]:
         vector = getattr(data[0], "embedding", None)
         if isinstance(vector, list):
             attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
+        elif isinstance(vector, str):
+            dimensions = _base64_floats(vector)
+            if dimensions is not None:
+                attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
     usage = getattr(response, "usage", None)
     tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
     return attrs, (Usage(input_tokens=tokens) if isinstance(tokens, int) else None)
+
+
+def _base64_floats(text: str) -> int | None:
+    """The number of float32 values in a base64 vector (``encoding_format="base64"``), from its
+    length and padding, without decoding it; None when it is no whole number of them."""
+    length = len(text)
+    if length % 4:
+        return None
+    size = length // 4 * 3 - (text.endswith("==") + text.endswith("="))
+    return size // 4 if size % 4 == 0 else None

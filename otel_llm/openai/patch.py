@@ -60,6 +60,9 @@ def _chat_response(call: LlmCall, response: Any) -> None:
 def _responses_response(call: LlmCall, response: Any) -> None:
     attrs, reasons, usage = extract.responses_response(response)
     call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs)
+    failure = extract.responses_failure(response)  # status "failed": returned, not raised
+    if failure is not None:
+        call.fail_type(*failure)
     if call.capture_content:
         call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.responses_output_messages(response))
 

@@ -345,19 +345,29 @@ class ChatStreamHandler:
 
 
 class ResponsesStreamHandler:
-    """``responses.create(stream=True)`` / ``responses.stream()`` events."""
+    """``responses.create(stream=True)`` / ``responses.stream()`` events.
 
-    __slots__ = ("final", "model", "response_id")
+    The final response (``response.completed`` / ``incomplete`` / ``failed``) is read as a
+    non-streamed one. An in-band ``error`` event (the SDK yields it to the app, raises nothing)
+    fails the span: error.type is its ``code``, ``error`` when it has none; a ``response.failed``
+    after it wins."""
+
+    __slots__ = ("error", "final", "model", "response_id")
 
     def __init__(self) -> None:
         self.response_id: str | None = None
         self.model: str | None = None
         self.final: Any = None
+        self.error: tuple[str, str] | None = None
 
     def on_chunk(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         response = getattr(event, "response", None)
         if response is None:
+            if kind == "error":
+                self.error = extract.failure_of(
+                    getattr(event, "code", None), getattr(event, "message", None), "error"
+                )
             return
         if self.response_id is None:
             self.response_id = getattr(response, "id", None)
@@ -369,15 +379,15 @@ class ResponsesStreamHandler:
         final = self.final
         if final is None:
             call.set_response(self.response_id, self.model)
+            if self.error is not None:
+                call.fail_type(*self.error)
             return
         attrs, reasons, usage = extract.responses_response(final)
         call.set_response(getattr(final, "id", None), getattr(final, "model", None), reasons)
         call.set_many({k: v for k, v in attrs.items() if not isinstance(v, Mapping)})
         call.set_usage(usage)
-        if getattr(final, "status", None) == "failed":
-            error = getattr(final, "error", None)
-            call.fail_type(
-                str(getattr(error, "code", None) or "response.failed"), str(getattr(error, "message", ""))
-            )
+        failure = extract.responses_failure(final) or self.error
+        if failure is not None:
+            call.fail_type(*failure)
         if call.capture_content:
             call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.responses_output_messages(final))

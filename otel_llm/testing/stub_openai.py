@@ -7,10 +7,10 @@
 
 Endpoints: ``POST /v1/chat/completions`` (JSON, or SSE with ``data: ...`` lines and ``data:
 [DONE]``, plus a usage chunk when ``stream_options.include_usage``), ``POST /v1/responses`` (JSON,
-or the SSE event sequence ``response.created`` ... ``response.completed``), ``POST
-/v1/embeddings`` (float or base64). Behaviour per request: the next queued :class:`Reply`, else
-magic model names (``stub-error-429``, ``stub-error-500``, ``stub-drop``, ``stub-tool``), else
-the default reply. Every request is recorded in :attr:`StubOpenAI.requests`.
+or the SSE event sequence ``response.created`` ... ``response.completed``, or an in-band ``error``
+event with ``Reply.stream_error_after``), ``POST /v1/embeddings`` (float or base64). Behaviour
+per request: the next queued :class:`Reply`, else magic model names (``stub-error-429``,
+``stub-error-500``, ``stub-drop``, ``stub-tool``), else the default reply. Every request is recorded in :attr:`StubOpenAI.requests`.
 
 CLI (demo): ``python -m otel_llm.testing.stub_openai --port 8001 --latency 0.05 --error-rate 0.05``.
 """
@@ -62,10 +62,15 @@ class Reply:
     error_code: str | None = None
     retry_after: str | None = None
     drop_after_chunks: int | None = None  # streams: close the connection after N events
+    # Responses streams: after N events, an in-band ``error`` event (``error_code``,
+    # ``error_message``) ends the stream (HTTP status stays 200).
+    stream_error_after: int | None = None
     chunk_delay: float = 0.0  # seconds between stream events
     latency: float = 0.0  # seconds before answering
     dimensions: int = 8  # embeddings
-    # Top-level fields replaced in a non-streamed JSON body (e.g. values of unexpected types).
+    # Top-level fields replaced in a non-streamed JSON body (e.g. values of unexpected types), and
+    # in a Responses stream's final response (sent as response.failed / response.incomplete when
+    # its status says so).
     override: Mapping[str, Any] | None = None
 
 
@@ -318,6 +323,10 @@ def _response(reply: Reply, model: str, status: str) -> dict[str, Any]:
     }
 
 
+# A Responses stream's last event, by the final response's status.
+_FINAL_EVENTS = {"failed": "response.failed", "incomplete": "response.incomplete"}
+
+
 def _response_events(reply: Reply, model: str) -> list[tuple[str | None, dict[str, Any] | str]]:
     seq = iter(range(1_000_000))
     events: list[tuple[str | None, dict[str, Any] | str]] = []
@@ -387,7 +396,12 @@ def _response_events(reply: Reply, model: str) -> list[tuple[str | None, dict[st
                 name=item["name"],
             )
         add("response.output_item.done", output_index=index, item=item)
-    add("response.completed", response=_response(reply, model, "completed"))
+    final = {**_response(reply, model, "completed"), **(reply.override or {})}
+    add(_FINAL_EVENTS.get(final["status"], "response.completed"), response=final)
+    if reply.stream_error_after is not None:
+        events = events[: reply.stream_error_after]
+        error = {"code": reply.error_code, "message": reply.error_message, "param": None}
+        events.append(("error", {"type": "error", "sequence_number": len(events), **error}))
     return events
 
 

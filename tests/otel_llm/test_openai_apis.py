@@ -109,6 +109,248 @@ async def test_responses_error_async(stub: StubOpenAI, telemetry: Telemetry, ins
     assert attributes_of(span)[semconv.ERROR_TYPE] == "openai.InternalServerError"
 
 
+def _no_output(status: str, **fields: Any) -> Reply:
+    """A Responses body with ``status`` and no output or usage (failed, queued, ...)."""
+    return Reply(override={"status": status, "output": [], "usage": None, **fields})
+
+
+@pytest.mark.parametrize(
+    ("error", "error_type", "description"),
+    [
+        (
+            {"code": "server_error", "message": "The model failed, key sk-proj-abcdEFGH12345678"},
+            "server_error",
+            "The model failed, key [REDACTED]",
+        ),
+        ({"code": None, "message": "Something broke"}, "response.failed", "Something broke"),
+        (None, "response.failed", "response.failed"),
+    ],
+)
+def test_responses_failed_status_is_an_error(
+    stub: StubOpenAI,
+    telemetry: Telemetry,
+    instrument_openai: Any,
+    error: dict[str, Any] | None,
+    error_type: str,
+    description: str,
+) -> None:
+    """``status: "failed"`` comes back as a Response, not raised: error.type is the error's code
+    (``response.failed`` without one), no finish reason, as in a stream ending in response.failed."""
+    instrument_openai()
+    stub.enqueue(_no_output("failed", error=error))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        out = client.responses.create(model="gpt-4o-mini", input="hi")
+    assert out.status == "failed"
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == description
+    expected = responses_expected(stub, **{semconv.ERROR_TYPE: error_type})
+    for key in (
+        semconv.GEN_AI_RESPONSE_FINISH_REASONS,
+        semconv.GEN_AI_USAGE_INPUT_TOKENS,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+        semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        semconv.OTEL_LLM_COST_USD,
+        semconv.OTEL_LLM_COST_SOURCE,
+    ):
+        del expected[key]
+    assert attributes_of(span) == expected
+    duration = telemetry.points(semconv.METRIC_CLIENT_OPERATION_DURATION)
+    assert [a.get(semconv.ERROR_TYPE) for a, _ in duration] == [error_type]
+
+
+async def test_responses_failed_status_async(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    stub.enqueue(_no_output("failed", error={"code": "rate_limit_exceeded", "message": "Slow down"}))
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    span = telemetry.span()
+    assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, "Slow down")
+    attrs = attributes_of(span)
+    assert attrs[semconv.ERROR_TYPE] == "rate_limit_exceeded"
+    assert semconv.GEN_AI_RESPONSE_FINISH_REASONS not in attrs
+
+
+@pytest.mark.parametrize(
+    ("status", "reasons"), [("queued", None), ("in_progress", None), ("cancelled", ["cancelled"])]
+)
+def test_responses_background_statuses(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any, status: str, reasons: list[str] | None
+) -> None:
+    """``background=True`` answers ``queued`` (or ``in_progress``): nothing finished yet, so no
+    finish reason; ``cancelled`` did end (cut short at the app's request): a reason, no error."""
+    instrument_openai()
+    stub.enqueue(_no_output(status))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        out = client.responses.create(model="gpt-4o-mini", input="hi", background=True)
+    assert out.status == status
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.UNSET
+    attrs = attributes_of(span)
+    assert semconv.ERROR_TYPE not in attrs
+    assert attrs.get(semconv.GEN_AI_RESPONSE_FINISH_REASONS) == reasons
+
+
+_MESSAGE = {
+    "type": "message",
+    "id": "msg_1",
+    "status": "completed",
+    "role": "assistant",
+    "content": [{"type": "output_text", "text": "Working on it.", "annotations": []}],
+}
+
+
+def test_responses_custom_tool_call(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai(capture_content=True)
+    item = {
+        "type": "custom_tool_call",
+        "id": "ctc_1",
+        "call_id": "call_c",
+        "name": "run",
+        "input": "print(1)",
+    }
+    stub.enqueue(Reply(override={"output": [item]}))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        client.responses.create(model="gpt-4o-mini", input="hi", tools=[{"type": "custom", "name": "run"}])
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+    assert json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "call_c", "name": "run", "arguments": "print(1)"}],
+            "finish_reason": "tool_calls",
+        }
+    ]
+
+
+async def test_responses_client_side_tool_calls_async(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """Computer, local shell, shell, apply_patch and client tool-search calls wait on the app: tool
+    calls. Server-run items (a web search, a shell call answered in the same output, a
+    server tool search) are not."""
+    instrument_openai(capture_content=True)
+    computer = {
+        "type": "computer_call",
+        "id": "cu_1",
+        "call_id": "call_cu",
+        "action": {"type": "click", "button": "left", "x": 1, "y": 2},
+        "pending_safety_checks": [],
+        "status": "completed",
+    }
+    local_shell = {
+        "type": "local_shell_call",
+        "id": "ls_1",
+        "call_id": "call_ls",
+        "action": {"type": "exec", "command": ["ls"], "env": {}},
+        "status": "completed",
+    }
+    shell = {
+        "type": "shell_call",
+        "id": "sh_1",
+        "call_id": "call_sh",
+        "action": {"commands": ["pwd"]},
+        "status": "completed",
+    }
+    hosted_shell = dict(shell, id="sh_2", call_id="call_hosted")
+    hosted_output = {
+        "type": "shell_call_output",
+        "id": "sho_2",
+        "call_id": "call_hosted",
+        "output": [],
+        "status": "completed",
+    }
+    patch = {
+        "type": "apply_patch_call",
+        "id": "ap_1",
+        "call_id": "call_ap",
+        "operation": {"type": "delete_file", "path": "a.txt"},
+        "status": "completed",
+    }
+    search = {
+        "type": "web_search_call",
+        "id": "ws_1",
+        "status": "completed",
+        "action": {"type": "search", "query": "q"},
+    }
+    tool_search = {
+        "type": "tool_search_call",
+        "id": "ts_1",
+        "call_id": "call_ts",
+        "arguments": {"query": "weather"},
+        "execution": "client",
+        "status": "completed",
+    }
+    server_search = dict(tool_search, id="ts_2", call_id="call_ts2", execution="server")
+    output = [
+        search,
+        server_search,
+        hosted_shell,
+        hosted_output,
+        _MESSAGE,
+        computer,
+        local_shell,
+        shell,
+        patch,
+    ]
+    stub.enqueue(Reply(override={"output": [*output, tool_search]}))
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+    assert json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "Working on it."},
+                {
+                    "type": "tool_call",
+                    "id": "call_cu",
+                    "name": "computer",
+                    "arguments": {"type": "click", "button": "left", "x": 1, "y": 2},
+                },
+                {
+                    "type": "tool_call",
+                    "id": "call_ls",
+                    "name": "local_shell",
+                    "arguments": {"type": "exec", "command": ["ls"], "env": {}},
+                },
+                {"type": "tool_call", "id": "call_sh", "name": "shell", "arguments": {"commands": ["pwd"]}},
+                {
+                    "type": "tool_call",
+                    "id": "call_ap",
+                    "name": "apply_patch",
+                    "arguments": {"type": "delete_file", "path": "a.txt"},
+                },
+                {
+                    "type": "tool_call",
+                    "id": "call_ts",
+                    "name": "tool_search",
+                    "arguments": {"query": "weather"},
+                },
+            ],
+            "finish_reason": "tool_calls",
+        }
+    ]
+    # Only server-run items and a message: the turn is over.
+    telemetry.clear()
+    stub.enqueue(Reply(override={"output": [search, server_search, hosted_shell, hosted_output, _MESSAGE]}))
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+    assert json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "Working on it."}],
+            "finish_reason": "stop",
+        }
+    ]
+
+
 def embeddings_expected(stub: StubOpenAI, **extra: Any) -> dict[str, Any]:
     return {
         semconv.GEN_AI_OPERATION_NAME: "embeddings",
@@ -141,6 +383,26 @@ def test_embeddings_sync(stub: StubOpenAI, telemetry: Telemetry, instrument_open
     assert [(a[semconv.GEN_AI_TOKEN_TYPE], p.sum) for a, p in tokens] == [("input", 12)]
 
 
+@pytest.mark.parametrize("dimensions", [7, 8, 9, 1536])
+def test_embeddings_base64_dimension_count(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any, dimensions: int
+) -> None:
+    """``encoding_format="base64"``: the SDK hands the app base64 strings; the dimension count is
+    their decoded length over 4 (float32), padding (``=``/``==``/none) included."""
+    instrument_openai()
+    stub.enqueue(Reply(dimensions=dimensions))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        out = client.embeddings.create(model="text-embedding-3-small", input="a", encoding_format="base64")
+    assert isinstance(out.data[0].embedding, str)
+    assert attributes_of(telemetry.span()) == embeddings_expected(
+        stub,
+        **{
+            semconv.GEN_AI_REQUEST_ENCODING_FORMATS: ["base64"],
+            semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: dimensions,
+        },
+    )
+
+
 async def test_embeddings_async_and_error(
     stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
 ) -> None:
@@ -152,6 +414,48 @@ async def test_embeddings_async_and_error(
     ok, failed = telemetry.spans()
     assert attributes_of(ok) == embeddings_expected(stub)
     assert attributes_of(failed)[semconv.ERROR_TYPE] == "openai.RateLimitError"
+
+
+# -- provider ---------------------------------------------------------------------------------------
+def test_azure_client_class_names_the_provider(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """An ``AzureOpenAI`` client is Azure OpenAI whatever its host (here the stub's)."""
+    from otel_llm.openai import extract
+
+    instrument_openai()
+    with openai.AzureOpenAI(
+        base_url=stub.url, api_key=API_KEY, api_version="2024-10-21", max_retries=0
+    ) as client:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert (attrs[semconv.SERVER_ADDRESS], attrs[semconv.SERVER_PORT]) == ("127.0.0.1", port_of(stub))
+    assert stub.requests[-1].path == "/v1/deployments/gpt-4o-mini/chat/completions"
+    # Same URL through a plain OpenAI client: openai.
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as plain:
+        assert extract.endpoint(plain.chat.completions)[0] == "openai"
+    azure = openai.AzureOpenAI(
+        azure_endpoint="https://myres.cognitiveservices.azure.com", api_key=API_KEY, api_version="2024-10-21"
+    )
+    assert extract.endpoint(azure.chat.completions) == (
+        "azure.ai.openai",
+        "myres.cognitiveservices.azure.com",
+        443,
+    )
+    azure.close()
+    assert extract.provider_for_host("myres.cognitiveservices.azure.com") == "azure.ai.openai"
+
+
+async def test_async_azure_client_class_names_the_provider(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    async with openai.AsyncAzureOpenAI(
+        base_url=stub.url, api_key=API_KEY, api_version="2024-10-21", max_retries=0
+    ) as client:
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    assert attributes_of(telemetry.span())[semconv.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
 
 
 # -- lifecycle ------------------------------------------------------------------------------------

@@ -326,6 +326,85 @@ async def test_responses_stream_helper_async(
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 6
 
 
+def _error_event_expected(stub: StubOpenAI, error_type: str) -> dict[str, Any]:
+    return {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        semconv.GEN_AI_REQUEST_STREAM: True,
+        semconv.SERVER_ADDRESS: "127.0.0.1",
+        semconv.GEN_AI_RESPONSE_ID: "resp_stub",
+        semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        semconv.ERROR_TYPE: error_type,
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "error_type"), [("rate_limit_exceeded", "rate_limit_exceeded"), (None, "error"), ("", "error")]
+)
+def test_responses_stream_error_event(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any, code: str | None, error_type: str
+) -> None:
+    """An in-band ``error`` event (the SDK yields it, raises nothing) fails the span: error.type is
+    the event's code, ``error`` without one; the description is scrubbed of keys."""
+    instrument_openai()
+    message = "Rate limit reached for key sk-proj-abcdEFGH12345678"
+    stub.enqueue(Reply(stream_error_after=2, error_code=code, error_message=message))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        events = [e.type for e in client.responses.create(model="gpt-4o-mini", input="hi", stream=True)]
+    assert events == ["response.created", "response.in_progress", "error"]
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "Rate limit reached for key [REDACTED]"
+    attrs = attributes_of(span)
+    stream_attrs(stub, attrs)
+    assert attrs == _error_event_expected(stub, error_type)
+    duration = telemetry.points(semconv.METRIC_CLIENT_OPERATION_DURATION)
+    assert [a.get(semconv.ERROR_TYPE) for a, _ in duration] == [error_type]
+
+
+async def test_responses_stream_error_event_async(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    stub.enqueue(Reply(stream_error_after=1, error_code="server_error", error_message="boom"))
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        stream = await client.responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        events = [e.type async for e in stream]
+    assert events == ["response.created", "error"]
+    span = telemetry.span()
+    assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, "boom")
+    attrs = attributes_of(span)
+    stream_attrs(stub, attrs)
+    assert attrs == _error_event_expected(stub, "server_error")
+
+
+def test_responses_stream_failed_and_tool_call_final_responses(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    """The stream's final response is read as a non-streamed one: ``response.failed`` gives
+    error.type from its code and no finish reason; a custom tool call gives ``tool_calls``."""
+    instrument_openai()
+    failed = {
+        "status": "failed",
+        "output": [],
+        "usage": None,
+        "error": {"code": "server_error", "message": "x"},
+    }
+    tool = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_c", "name": "run", "input": "1"}
+    stub.enqueue(Reply(text="", override=failed), Reply(text="", override={"output": [tool]}))
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        first = [e.type for e in client.responses.create(model="gpt-4o-mini", input="hi", stream=True)]
+        second = [e.type for e in client.responses.create(model="gpt-4o-mini", input="hi", stream=True)]
+    assert (first[-1], second[-1]) == ("response.failed", "response.completed")
+    failed_span, tool_span = telemetry.spans()
+    assert (failed_span.status.status_code, failed_span.status.description) == (StatusCode.ERROR, "x")
+    attrs = attributes_of(failed_span)
+    stream_attrs(stub, attrs)
+    assert attrs == _error_event_expected(stub, "server_error")
+    assert attributes_of(tool_span)[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+
+
 def test_responses_stream_drop(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
     instrument_openai()
     stub.enqueue(Reply(drop_after_chunks=3))
