@@ -290,19 +290,7 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
         yield chunk
     buffer = state.buffer  # flush() empties it in place: the same object throughout
     append = buffer.append
-    if state.tail:
-        while True:
-            try:
-                chunk = pull()
-            except StopIteration:
-                state.finish()
-                return
-            except BaseException as exc:
-                state.finish(exc)
-                raise
-            append(chunk)
-            state.pulled += 1
-            yield chunk
+    tail = state.tail
     while True:
         try:
             chunk = pull()
@@ -313,7 +301,9 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
             state.finish(exc)
             raise
         append(chunk)
-        if len(buffer) >= BATCH:
+        if tail:
+            state.pulled += 1
+        elif len(buffer) >= BATCH:
             state.flush()
         yield chunk
 

@@ -99,9 +99,15 @@ class Light(ChatStreamHandler):
         return self.took_light
 
 
-def _span_attributes(
-    telemetry: Telemetry, chunks: list[Any], capture: bool, light: bool
-) -> tuple[dict[str, Any], bool]:
+def _run(
+    telemetry: Telemetry,
+    chunks: list[Any],
+    handler: ChatStreamHandler,
+    capture: bool = False,
+    take: int | None = None,
+) -> tuple[dict[str, Any], StreamState]:
+    """The span attributes (less the time to first chunk) after ``handler`` read ``chunks``
+    through our proxy: all of them, or ``take`` then a close."""
     settings = resolve_settings(
         "t",
         "0",
@@ -112,13 +118,25 @@ def _span_attributes(
         },
     )
     call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
-    handler = Light(MESSAGES) if light else FullFold(MESSAGES)
-    proxy = SyncStreamProxy(iter(chunks), StreamState(call, handler))
-    assert list(proxy) == chunks
+    state = StreamState(call, handler)
+    proxy = SyncStreamProxy(iter(chunks), state)
+    if take is None:
+        assert list(proxy) == chunks
+    else:
+        assert [next(proxy) for _ in range(take)] == chunks[:take]
+        proxy.close()
     telemetry.tracer_provider.force_flush()
     attrs = attributes_of(telemetry.spans()[-1])
     attrs.pop(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     telemetry.clear()
+    return attrs, state
+
+
+def _span_attributes(
+    telemetry: Telemetry, chunks: list[Any], capture: bool, light: bool
+) -> tuple[dict[str, Any], bool]:
+    handler = Light(MESSAGES) if light else FullFold(MESSAGES)
+    attrs, _ = _run(telemetry, chunks, handler, capture)
     return attrs, getattr(handler, "took_light", False)
 
 
@@ -302,33 +320,12 @@ class Tail(ChatStreamHandler):
         return self.kept
 
 
-def _tail_run(
-    telemetry: Telemetry, chunks: list[Any], handler: ChatStreamHandler, take: int | None = None
-) -> Any:
-    settings = resolve_settings(
-        "t", "0", {"tracer_provider": telemetry.tracer_provider, "token_counter": TokenCounter(loader=None)}
-    )
-    call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
-    state = StreamState(call, handler)
-    proxy = SyncStreamProxy(iter(chunks), state)
-    if take is None:
-        assert list(proxy) == chunks
-    else:
-        assert [next(proxy) for _ in range(take)] == chunks[:take]
-        proxy.close()
-    telemetry.tracer_provider.force_flush()
-    attrs = attributes_of(telemetry.spans()[-1])
-    attrs.pop(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-    telemetry.clear()
-    return attrs, state
-
-
 @pytest.mark.parametrize("n", [2, 5, openai_stream._FOLD_EVERY + 1, 150])
 def test_tail_mode_gives_the_span_of_the_full_fold(telemetry: Telemetry, n: int) -> None:
     chunks = _single_choice(n, with_usage=True)
-    full, _ = _tail_run(telemetry, chunks, FullFold(MESSAGES, 1))
+    full, _ = _run(telemetry, chunks, FullFold(MESSAGES, 1))
     handler = Tail(MESSAGES, 1, include_usage=True)
-    tail, state = _tail_run(telemetry, chunks, handler)
+    tail, state = _run(telemetry, chunks, handler)
     assert handler.kept == openai_stream._TAIL and state.tail and state.pulled == len(chunks)
     assert type(state.buffer).__name__ == "deque" and state.buffer.maxlen == openai_stream._TAIL
     assert tail == full
@@ -339,7 +336,7 @@ def test_tail_mode_gives_the_span_of_the_full_fold(telemetry: Telemetry, n: int)
 
 def test_tail_mode_cut_before_usage_estimates_one_token_per_chunk(telemetry: Telemetry) -> None:
     chunks = _single_choice(10, with_usage=True)
-    attrs, state = _tail_run(telemetry, chunks, Tail(MESSAGES, 1, include_usage=True), take=4)
+    attrs, state = _run(telemetry, chunks, Tail(MESSAGES, 1, include_usage=True), take=4)
     assert state.tail and state.pulled == 4
     # the role chunk carries no token; "Say hello" is 3 tokens by chars/4
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3
@@ -349,7 +346,7 @@ def test_tail_mode_cut_before_usage_estimates_one_token_per_chunk(telemetry: Tel
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-fold"
     assert semconv.GEN_AI_RESPONSE_FINISH_REASONS not in attrs
     # cut after the finish chunk, before usage: that chunk carries no token either
-    attrs, _ = _tail_run(telemetry, chunks[:-1], Tail(MESSAGES, 1, include_usage=True), take=10)
+    attrs, _ = _run(telemetry, chunks[:-1], Tail(MESSAGES, 1, include_usage=True), take=10)
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
 
