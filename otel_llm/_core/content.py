@@ -61,10 +61,17 @@ def message(role: str, parts: list[dict[str, Any]], finish_reason: str | None = 
 
 
 class _Budget:
-    __slots__ = ("left",)
+    """The characters of content an attribute may still take. Content strings are cut to it (the
+    cut string ends with :data:`TRUNCATED_MARKER`); once one is cut nothing more is added, so an
+    attribute holds at most one marker and stays near the limit however many messages, parts,
+    items or keys follow. Strings that only name things (roles, tool names and call ids, the keys
+    and names of tool definitions) are kept and not counted."""
+
+    __slots__ = ("cut", "left")
 
     def __init__(self, limit: int) -> None:
         self.left = limit if limit > 0 else -1  # -1: unlimited
+        self.cut = False  # a string was cut (the marker is in the output)
 
     def take(self, text: str) -> str:
         if self.left < 0:
@@ -74,24 +81,50 @@ class _Budget:
             return text
         kept = text[: self.left]
         self.left = 0
+        self.cut = True
         return kept + TRUNCATED_MARKER
+
+    @property
+    def spent(self) -> bool:
+        """Nothing more may be added (the limit is reached)."""
+        return self.left == 0
+
+
+def _redacted(settings: Settings, value: str) -> str:
+    if settings.redact is None:
+        return value
+    try:
+        value = settings.redact(value)
+    except Exception:
+        _log.debug("otel_llm: redaction hook raised", exc_info=True)
+        return REDACTION_FAILED
+    return value if isinstance(value, str) else REDACTION_FAILED
 
 
 def _clean(settings: Settings, value: Any, budget: _Budget) -> Any:
     if isinstance(value, str):
-        if settings.redact is not None:
-            try:
-                value = settings.redact(value)
-            except Exception:
-                _log.debug("otel_llm: redaction hook raised", exc_info=True)
-                return REDACTION_FAILED
-            if not isinstance(value, str):
-                return REDACTION_FAILED
-        return budget.take(value)
+        redacted = _redacted(settings, value)
+        return redacted if redacted is REDACTION_FAILED else budget.take(redacted)
     if isinstance(value, dict):
-        return {k: _clean(settings, v, budget) for k, v in value.items()}
+        # Keys of tool arguments and results are data too: redacted and counted like values.
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if budget.cut:
+                break
+            if isinstance(key, str):
+                key = _clean(settings, key, budget)
+                if budget.cut:  # the key itself was cut: nothing of its value fits
+                    out[key] = None
+                    break
+            out[key] = _clean(settings, item, budget)
+        return out
     if isinstance(value, (list, tuple)):
-        return [_clean(settings, v, budget) for v in value]
+        items = []
+        for item in value:
+            if budget.cut:
+                break
+            items.append(_clean(settings, item, budget))
+        return items
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return _clean(settings, str(value), budget)
@@ -101,8 +134,15 @@ def _cleaned(settings: Settings, messages: list[dict[str, Any]]) -> list[dict[st
     budget = _Budget(settings.max_content_length)
     out = []
     for msg in messages:
-        parts = []
+        if budget.cut:
+            break
+        parts: list[dict[str, Any]] = []
         for part in msg.get("parts", ()):
+            if budget.cut:
+                break
+            if budget.spent:  # the limit is reached and more would follow: say so, once
+                parts.append(text_part(budget.take(" ")))
+                break
             clean = dict(part)
             for key in _CONTENT_KEYS:
                 if key in clean and clean[key] is not None:
@@ -145,7 +185,11 @@ def encode_tool_definitions(settings: Settings, tools: list[dict[str, Any]]) -> 
     call's name and id in messages are kept)."""
     try:
         budget = _Budget(settings.max_content_length)
-        cleaned = [_clean_definition(settings, tool, budget) for tool in tools]
+        cleaned = []
+        for tool in tools:
+            if budget.cut:
+                break
+            cleaned.append(_clean_definition(settings, tool, budget))
         return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"), default=str)
     except Exception:
         _log.debug("otel_llm: tool definitions encoding failed", exc_info=True)
@@ -157,12 +201,22 @@ _NAMING_KEYS = frozenset(("type", "name"))
 
 def _clean_definition(settings: Settings, value: Any, budget: _Budget) -> Any:
     if isinstance(value, dict):
-        return {
-            k: v if k in _NAMING_KEYS and isinstance(v, str) else _clean_definition(settings, v, budget)
-            for k, v in value.items()
-        }
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if budget.cut:
+                break
+            if key in _NAMING_KEYS and isinstance(item, str):
+                out[key] = item
+            else:
+                out[key] = _clean_definition(settings, item, budget)
+        return out
     if isinstance(value, (list, tuple)):
-        return [_clean_definition(settings, v, budget) for v in value]
+        items = []
+        for item in value:
+            if budget.cut:
+                break
+            items.append(_clean_definition(settings, item, budget))
+        return items
     return _clean(settings, value, budget)
 
 

@@ -84,7 +84,10 @@ def _max_length(raw: str | None) -> int:
     except ValueError:
         _log.warning("otel_llm: %s=%r is not an integer; using %d", MAX_LENGTH_ENV, raw, DEFAULT_MAX_LENGTH)
         return DEFAULT_MAX_LENGTH
-    return max(value, 0)
+    if value < 0:  # not 0 ("no limit"): a typo must not lift the limit
+        _log.warning("otel_llm: %s=%r is negative; using %d", MAX_LENGTH_ENV, raw, DEFAULT_MAX_LENGTH)
+        return DEFAULT_MAX_LENGTH
+    return value
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,11 @@ def test_settings_from_env() -> None:
         resolve_settings("t", "0", {}, environ={"OTEL_LLM_CONTENT_MAX_LENGTH": "x"}).max_content_length
         == 8192
     )
+    # a negative value is a mistake, not "no limit" (0), as the max_content_length option says
+    assert (
+        resolve_settings("t", "0", {}, environ={"OTEL_LLM_CONTENT_MAX_LENGTH": "-1"}).max_content_length
+        == 8192
+    )
 
 
 @pytest.mark.parametrize(
@@ -140,7 +145,8 @@ def test_tool_definitions_are_redacted_and_cut_except_types_and_names() -> None:
             "description": "Find a customer, e.g. [email]",  # 29 characters of the 32
             "parameters": {
                 "type": "object",
-                "properties": {"email": {"type": "string", "enum": ["[em...[truncated]"], "maxLength": 80}},
+                # nothing is added after the cut
+                "properties": {"email": {"type": "string", "enum": ["[em...[truncated]"]}},
             },
         }
     ]
@@ -152,14 +158,43 @@ def test_encode_redacts_every_string_and_truncates() -> None:
         content.message("user", [content.text_part("hello world")]),
         content.message("assistant", [content.tool_call_part("c1", "fn", '{"a":1}')], "tool_calls"),
     ]
+    # Nothing is added after the one cut string: the attribute holds at most one marker.
     assert json.loads(content.encode(s, msgs) or "") == [
         {"role": "user", "parts": [{"type": "text", "content": "HELLO WORL...[truncated]"}]},
+    ]
+    # A budget spent exactly, with more to follow, says so with one marker part.
+    exact = [content.message("user", [content.text_part("0123456789"), content.text_part("more")])]
+    assert json.loads(content.encode(s, exact) or "") == [
         {
-            "role": "assistant",
-            "parts": [{"type": "tool_call", "id": "c1", "name": "fn", "arguments": "...[truncated]"}],
-            "finish_reason": "tool_calls",
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "0123456789"},
+                {"type": "text", "content": "...[truncated]"},
+            ],
         },
     ]
+
+
+def test_content_limit_is_a_total_however_many_messages_and_keys() -> None:
+    # Before: every string after the budget ran out became its own marker (2,000 messages gave
+    # ~137k characters for a limit of 100), and dict keys of tool arguments skipped the hook.
+    s = resolve_settings(
+        "t",
+        "0",
+        {"redact": lambda t: t.replace("alice@example.com", "[email]"), "max_content_length": 100},
+        environ={},
+    )
+    many = [content.message("user", [content.text_part(f"message number {i}")]) for i in range(2000)]
+    encoded = content.encode(s, many) or ""
+    assert len(encoded) < 600 and encoded.count("...[truncated]") == 1
+    args = {"alice@example.com": "x", **{f"k{i}" * 20: "v" * 50 for i in range(100)}}
+    call = [content.message("assistant", [content.tool_call_part("c1", "fn", args)], "tool_calls")]
+    encoded = content.encode(s, call) or ""
+    assert "alice@example.com" not in encoded and '"[email]":"x"' in encoded
+    assert len(encoded) < 400 and encoded.count("...[truncated]") == 1
+    tools = [{"type": "function", "name": f"t{i}", "description": "d" * 50} for i in range(500)]
+    encoded = content.encode_tool_definitions(s, tools) or ""
+    assert len(encoded) < 400 and encoded.count("...[truncated]") == 1
 
 
 def test_failing_redaction_hook_never_leaks_content() -> None:
