@@ -158,11 +158,14 @@ class ChatStreamHandler:
                     break
             if usage is None and need_usage:
                 return False
+            # The first non-empty id and model (Azure's first chunk, its prompt filter results,
+            # has both empty).
             response_id, model = self.response_id, self.model
-            if response_id is None:
+            if not (response_id and model):
                 for chunk in pending:
-                    response_id, model = chunk.id, chunk.model
-                    if response_id is not None:
+                    response_id = response_id or chunk.id
+                    model = model or chunk.model
+                    if response_id and model:
                         break
             fingerprint, tier = self.fingerprint, self.service_tier
             for chunk in reversed(pending):
@@ -220,8 +223,9 @@ class ChatStreamHandler:
             fingerprint = chunk.system_fingerprint
             tier = chunk.service_tier
             usage = chunk.usage
-            if self.response_id is None:
+            if not self.response_id:  # the first non-empty ones (see _finish_light)
                 self.response_id = chunk.id
+            if not self.model:
                 self.model = chunk.model
         except AttributeError:
             self._on_other_chunk(chunk)
@@ -237,8 +241,9 @@ class ChatStreamHandler:
 
     def _on_other_chunk(self, chunk: Any) -> None:
         """A chunk of another shape (a dict-like or a partial object): every field optional."""
-        if self.response_id is None:
+        if not self.response_id:
             self.response_id = getattr(chunk, "id", None)
+        if not self.model:
             self.model = getattr(chunk, "model", None)
         fingerprint = getattr(chunk, "system_fingerprint", None)
         if fingerprint:

@@ -386,3 +386,28 @@ def test_tail_mode_only_when_the_last_chunks_hold_everything(
     handler = ChatStreamHandler(MESSAGES, choice_count, include_usage=include_usage)
     assert handler.tail(first, call) == kept
     call.end()
+
+
+@pytest.mark.parametrize("tail", [False, True], ids=["full_fold", "tail_mode"])
+def test_azure_first_chunk_with_empty_id_and_model(telemetry: Telemetry, tail: bool) -> None:
+    # Azure OpenAI opens a stream with its prompt filter results: id and model are "".
+    # (built unvalidated, as the SDK builds stream chunks: "object" is "" too)
+    prompt_filter = ChatCompletionChunk.model_construct(
+        **{
+            "id": "",
+            "object": "",
+            "created": 0,
+            "model": "",
+            "choices": [],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+            "usage": None,
+        }
+    )
+    chunks = [prompt_filter, *_single_choice(4, with_usage=True)]
+    handler = Tail(MESSAGES, 1, include_usage=tail)
+    attrs, state = _run(telemetry, chunks, handler)
+    assert state.tail is tail
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-fold"
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
