@@ -64,7 +64,8 @@ class StreamHandler(Protocol):
 # a positive N means it can do with the last N chunks of the stream and the count of chunks. The
 # stream then holds only those (a ``deque(maxlen=N)``: each chunk is freed as soon as the app
 # drops it, rather than kept until a batch is full) and, at the end, hands them to
-# ``on_tail(chunks, pulled)`` instead of ``on_chunks``. Holding every chunk of a stream costs
+# ``on_tail(chunks, pulled, exhausted)`` instead of ``on_chunks`` (``exhausted``: the stream ran to
+# its end, rather than being closed, dropped or failing). Holding every chunk of a stream costs
 # more than reading it: the allocator cannot reuse the memory of the chunks just read.
 
 
@@ -83,6 +84,7 @@ class StreamState:
         "buffer",
         "call",
         "done",
+        "exhausted",
         "handler",
         "next",
         "pulled",
@@ -104,6 +106,7 @@ class StreamState:
         # Tail mode (see StreamHandler): only the last chunks are held; ``pulled`` counts them all.
         self.tail = False
         self.pulled = 0
+        self.exhausted = False  # the wrapped stream ended (not closed, dropped or failed)
 
     def chunk(self, chunk: Any) -> None:
         """One chunk (for proxies of other shapes; the stream proxies below inline this)."""
@@ -143,7 +146,7 @@ class StreamState:
             return
         if self.tail:
             try:
-                self.handler.on_tail(chunks, self.pulled)  # type: ignore[attr-defined]
+                self.handler.on_tail(chunks, self.pulled, self.exhausted)  # type: ignore[attr-defined]
             except Exception:
                 _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
             return
@@ -160,6 +163,11 @@ class StreamState:
                 on_chunk(chunk)
             except Exception:
                 _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+
+    def exhaust(self) -> None:
+        """The wrapped stream ended: finish."""
+        self.exhausted = True
+        self.finish()
 
     def finish(self, error: BaseException | None = None) -> None:
         if self.done:
@@ -197,7 +205,7 @@ class StreamState:
                 pull = self.next = iter(wrapped).__next__
             chunk = pull()
         except StopIteration:
-            self.finish()
+            self.exhaust()
             raise
         except BaseException as exc:
             self.finish(exc)
@@ -281,7 +289,7 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
         try:
             chunk = pull()
         except StopIteration:
-            state.finish()
+            state.exhaust()
             return
         except BaseException as exc:
             state.finish(exc)
@@ -295,7 +303,7 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
         try:
             chunk = pull()
         except StopIteration:
-            state.finish()
+            state.exhaust()
             return
         except BaseException as exc:
             state.finish(exc)
@@ -325,7 +333,7 @@ class _AsyncPump:
                 pull = self.next = self.wrapped.__aiter__().__anext__
             chunk = await pull()
         except StopAsyncIteration:
-            state.finish()
+            state.exhaust()
             raise
         except BaseException as exc:
             state.finish(exc)

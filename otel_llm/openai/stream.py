@@ -23,6 +23,11 @@ _FOLD_EVERY = BATCH
 # Chunks kept in tail mode (ChatStreamHandler.tail): the usage chunk, the finish chunk before it,
 # and room for a server that sends one more.
 _TAIL = 4
+# Servers (address, port) whose streams did not fit tail mode: a stream that ran to its end had
+# its usage chunk or its finish reason outside the last chunks (chunks sent after them). Their
+# later streams fold every chunk. Bounded: cleared when full.
+_FULL_FOLD: set[tuple[str | None, int | None]] = set()
+_FULL_FOLD_LIMIT = 256
 
 
 class _Choice:
@@ -78,6 +83,7 @@ class ChatStreamHandler:
     __slots__ = (
         "choice_count",
         "choices",
+        "complete",
         "fingerprint",
         "include_usage",
         "messages",
@@ -96,6 +102,7 @@ class ChatStreamHandler:
         self.choice_count = choice_count
         self.include_usage = include_usage  # the request set stream_options.include_usage
         self.pulled: int | None = None  # in tail mode, the count of chunks of the stream
+        self.complete = False  # in tail mode, whether the stream ran to its end
         self.response_id: str | None = None
         self.model: str | None = None
         self.fingerprint: str | None = None
@@ -111,13 +118,17 @@ class ChatStreamHandler:
         capture is off; 0 (every chunk) otherwise."""
         if not self.include_usage or self.choice_count != 1 or call.capture_content:
             return 0
+        if _FULL_FOLD and (call.server_address, call.server_port) in _FULL_FOLD:
+            return 0
         fields = getattr(chunk, "model_fields_set", None)
         return _TAIL if isinstance(fields, (set, frozenset)) and "usage" in fields else 0
 
-    def on_tail(self, chunks: list[Any], pulled: int) -> None:
-        """Tail mode's end: the last chunks of a stream of ``pulled`` chunks."""
+    def on_tail(self, chunks: list[Any], pulled: int, exhausted: bool = False) -> None:
+        """Tail mode's end: the last chunks of a stream of ``pulled`` chunks; ``exhausted``: it
+        ran to its end."""
         self.pending = chunks
         self.pulled = pulled
+        self.complete = exhausted
 
     def on_chunk(self, chunk: Any) -> None:
         pending = self.pending
@@ -299,6 +310,13 @@ class ChatStreamHandler:
         if self.pulled is not None:  # tail mode: the last chunks only
             if self.pending and not self._finish_light(need_usage=False):
                 self._fold_pending()
+            if self.complete and (
+                self.usage is None or not any(c.finish_reason for c in self.choices.values())
+            ):
+                # A whole stream whose last chunks lack its usage or finish reason: this server
+                # sends chunks after them. This span gets what the tail held (the tokens as an
+                # estimate); the server's later streams fold every chunk.
+                _no_tail_for(call)
         elif self.pending and (call.capture_content or not self._finish_light()):
             self._fold_pending()
         ordered = [self.choices[i] for i in sorted(self.choices)]
@@ -347,6 +365,16 @@ class ChatStreamHandler:
             call_id, name, args, _ = choice.tools[index]
             parts.append(content.tool_call_part(call_id, name, "".join(args)))
         return content.message(choice.role, parts, choice.finish_reason)
+
+
+def _no_tail_for(call: LlmCall) -> None:
+    server = (call.server_address, call.server_port)
+    if server in _FULL_FOLD:
+        return
+    _log.debug("otel_llm: %s:%s sends chunks after a stream's usage or finish chunk; folding all", *server)
+    if len(_FULL_FOLD) >= _FULL_FOLD_LIMIT:
+        _FULL_FOLD.clear()
+    _FULL_FOLD.add(server)
 
 
 class ResponsesStreamHandler:

@@ -293,12 +293,14 @@ class TailOnly(Counting):
         super().__init__()
         self.keep = keep
         self.tail_got: tuple[list[Any], int] | None = None
+        self.exhausted: bool | None = None
 
     def tail(self, chunk: Any, call: LlmCall) -> int:
         return self.keep
 
-    def on_tail(self, chunks: list[Any], pulled: int) -> None:
+    def on_tail(self, chunks: list[Any], pulled: int, exhausted: bool) -> None:
         self.tail_got = ([c.n for c in chunks], pulled)
+        self.exhausted = exhausted
 
 
 def test_tail_mode_frees_chunks_the_app_dropped(settings: Settings, telemetry: Telemetry) -> None:
@@ -323,6 +325,7 @@ def test_tail_mode_frees_chunks_the_app_dropped(settings: Settings, telemetry: T
         assert alive == seen[-2:]  # only the last two pulled are held
     assert seen == [0, 1, 2, 3, 4, 5]
     assert handler.tail_got == ([4, 5], 6) and handler.chunks == [] and handler.finished == 1
+    assert handler.exhausted is True
     # without tail mode the chunks are held until a batch is full or the stream ends
     watch.clear()
     proxy = SyncStreamProxy(source(), StreamState(start(settings), Counting()))
@@ -337,7 +340,7 @@ def test_tail_mode_through_next_and_mixed_iteration(settings: Settings, telemetr
     proxy = SyncStreamProxy(Source([Chunk(i) for i in range(5)]), StreamState(start(settings), handler))
     assert next(proxy).n == 0 and next(proxy).n == 1
     assert [c.n for c in proxy] == [2, 3, 4]
-    assert handler.tail_got == ([2, 3, 4], 5)
+    assert handler.tail_got == ([2, 3, 4], 5) and handler.exhausted is True
     assert len(telemetry.spans()) == 1
 
 
@@ -349,7 +352,7 @@ async def test_tail_mode_async(settings: Settings, telemetry: Telemetry) -> None
     handler = TailOnly(2)
     proxy = AsyncStreamProxy(agen(), StreamState(start(settings), handler))
     assert [c.n async for c in proxy] == [0, 1, 2, 3]
-    assert handler.tail_got == ([2, 3], 4)
+    assert handler.tail_got == ([2, 3], 4) and handler.exhausted is True
     assert len(telemetry.spans()) == 1
 
 
@@ -360,5 +363,5 @@ def test_tail_mode_closed_early_hands_over_what_was_pulled(settings: Settings, t
         if chunk.n == 2:
             break
     proxy.close()
-    assert handler.tail_got == ([0, 1, 2], 3)
+    assert handler.tail_got == ([0, 1, 2], 3) and handler.exhausted is False
     assert len(telemetry.spans()) == 1

@@ -411,3 +411,50 @@ def test_azure_first_chunk_with_empty_id_and_model(telemetry: Telemetry, tail: b
     assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+
+
+@pytest.mark.parametrize("where", ["after_usage", "between_finish_and_usage"])
+def test_tail_mode_gives_way_for_a_server_sending_chunks_after_usage(
+    telemetry: Telemetry, where: str
+) -> None:
+    # Chunks after the usage chunk (or between the finish chunk and usage), as a content filter
+    # might send: the last chunks then lack what the span needs. That stream's span lacks it too
+    # (tokens become a marked estimate, never a wrong count presented as reported), and the
+    # server's later streams fold every chunk: exact again.
+    body = _single_choice(6, with_usage=True)
+    notes = [_chunk(100 + i, []) for i in range(_TAIL_EXTRA)]
+    chunks = body + notes if where == "after_usage" else body[:-1] + notes + body[-1:]
+    openai_stream._FULL_FOLD.clear()
+    try:
+        first, state = _run(telemetry, chunks, Tail(MESSAGES, 1, include_usage=True))
+        assert state.tail
+        if where == "after_usage":  # the usage chunk left the tail: an estimate, marked
+            assert first[semconv.OTEL_LLM_USAGE_ESTIMATED] is True
+            assert first[semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD] == "heuristic:chars/4+chunks"
+        else:  # the finish chunk left it: reported usage, no finish reason
+            assert first[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+            assert semconv.GEN_AI_RESPONSE_FINISH_REASONS not in first
+        assert (None, None) in openai_stream._FULL_FOLD
+        handler = Tail(MESSAGES, 1, include_usage=True)
+        second, state = _run(telemetry, chunks, handler)
+        assert handler.kept == 0 and not state.tail
+        assert second[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 9
+        assert second[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+        assert second[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+        assert semconv.OTEL_LLM_USAGE_ESTIMATED not in second
+    finally:
+        openai_stream._FULL_FOLD.clear()
+
+
+def test_tail_mode_stays_after_streams_the_app_cut(telemetry: Telemetry) -> None:
+    # A stream the app closed early lacks its usage chunk too, but that says nothing of the server.
+    openai_stream._FULL_FOLD.clear()
+    chunks = _single_choice(10, with_usage=True)
+    _run(telemetry, chunks, Tail(MESSAGES, 1, include_usage=True), take=3)
+    assert not openai_stream._FULL_FOLD
+    handler = Tail(MESSAGES, 1, include_usage=True)
+    _run(telemetry, chunks, handler)
+    assert handler.kept == openai_stream._TAIL and not openai_stream._FULL_FOLD
+
+
+_TAIL_EXTRA = openai_stream._TAIL
