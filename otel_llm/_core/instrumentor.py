@@ -155,6 +155,13 @@ class LlmInstrumentor(BaseInstrumentor):
         if not self.sdk_available():
             _log.info("otel_llm: %s: SDK not available, nothing instrumented", type(self).__name__)
             return
+        # opentelemetry-instrument calls instrument(skip_dep_check=True) after checking only the
+        # distribution's "instruments" extra, which a package of several instrumentors cannot
+        # use per SDK: check this instrumentor's own floor here, on every path.
+        conflict = self._check_dependency_conflicts()
+        if conflict is not None:
+            _log.warning("otel_llm: %s: %s", type(self).__name__, conflict)
+            return
         from otel_llm import __version__
 
         self.settings = resolve_settings(self._scope, __version__, kwargs)
