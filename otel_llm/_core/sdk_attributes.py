@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 __all__ = ["fast_path_available", "set_attributes", "start_span"]
@@ -35,8 +36,22 @@ _log = logging.getLogger(__name__)
 _SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
 
 
-def _public(span: Any, attributes: Mapping[str, Any], check: list[str] | None = None) -> None:
-    span.set_attributes(attributes)
+def _public(
+    span: Any, attributes: Mapping[str, Any], check: list[str] | None = None, weak_first: int = 0
+) -> None:
+    span.set_attributes(_without_weak(span, attributes, weak_first))
+
+
+def _without_weak(span: Any, attributes: Mapping[str, Any], weak_first: int) -> Mapping[str, Any]:
+    """``attributes`` less those of its first ``weak_first`` keys the span already has (see
+    ``set_attributes``' ``weak_first``)."""
+    if not weak_first:
+        return attributes
+    existing = getattr(span, "attributes", None) or {}
+    if not existing:
+        return attributes
+    weak = set(islice(attributes, weak_first))
+    return {k: v for k, v in attributes.items() if k not in weak or k not in existing}
 
 
 def _clean(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -82,7 +97,7 @@ _ABSENT = object()
 verify_hook: Callable[[Mapping[str, Any], list[str]], None] | None = None
 
 
-def _build() -> tuple[Callable[[Any, Mapping[str, Any], list[str] | None], None], bool]:
+def _build() -> tuple[Callable[[Any, Mapping[str, Any], list[str] | None, int], None], bool]:
     try:
         from opentelemetry.attributes import BoundedAttributes
         from opentelemetry.sdk.trace import _Span
@@ -90,9 +105,11 @@ def _build() -> tuple[Callable[[Any, Mapping[str, Any], list[str] | None], None]
         return _public, False
     sdk_set_attributes = _Span.set_attributes
 
-    def set_attributes(span: Any, attributes: Mapping[str, Any], check: list[str] | None = None) -> None:
+    def set_attributes(
+        span: Any, attributes: Mapping[str, Any], check: list[str] | None = None, weak_first: int = 0
+    ) -> None:
         if type(span) is not _Span or _Span.set_attributes is not sdk_set_attributes:
-            span.set_attributes(attributes)
+            span.set_attributes(_without_weak(span, attributes, weak_first))
             return
         try:
             bounded: Any = span._attributes
@@ -117,13 +134,16 @@ def _build() -> tuple[Callable[[Any, Mapping[str, Any], list[str] | None], None]
                                 if stored.keys().isdisjoint(cleaned):
                                     stored.update(cleaned)
                                 else:
+                                    weak = set(islice(cleaned, weak_first)) if weak_first else ()
                                     for key, value in cleaned.items():
+                                        if key in weak and key in stored:
+                                            continue  # written since the deferred start: it wins
                                         stored.pop(key, None)
                                         stored[key] = value
                                 return
         except AttributeError:  # a layout we did not probe: the public method decides
             pass
-        span.set_attributes(attributes)
+        span.set_attributes(_without_weak(span, attributes, weak_first))
 
     if not _probe(BoundedAttributes):
         return _public, False
@@ -153,11 +173,16 @@ def _probe(bounded_type: Any) -> bool:
 
 
 set_attributes, fast_path_available = _build()
-"""``set_attributes(span, attributes, check=None)``: same result as ``span.set_attributes(attributes)``.
+"""``set_attributes(span, attributes, check=None, weak_first=0)``: same result as
+``span.set_attributes(attributes)``.
 
 ``check``, when given, lists the only keys whose items may need cleaning: the caller built every
 other item itself, with a non-empty ``str`` key and a value of an exact scalar type (``str``,
-``int``, ``float``, ``bool``, ``bytes``) or a tuple of those, so only the listed ones are checked."""
+``int``, ``float``, ``bool``, ``bytes``) or a tuple of those, so only the listed ones are checked.
+
+``weak_first``: the first that many keys of ``attributes`` are a deferred start's (see
+``start_span``): where the span already has one of them (written by other code while the call
+ran), that value is kept, as it would have overwritten the start attribute."""
 
 
 # ---- starting a span ---------------------------------------------------------------------------
@@ -168,8 +193,9 @@ other item itself, with a non-empty ``str`` key and a value of an exact scalar t
 # ratio/static sampler; ``BatchSpanProcessor``/``SimpleSpanProcessor``, whose ``on_start`` does
 # nothing), a span started bare gives the same exported span as long as its start attributes are
 # written before it ends: the caller (``LlmCall``) writes them at the end, in the one insert that
-# also writes the response's attributes. While the call runs the span's ``attributes`` therefore lack
-# them; an app that sets one of those keys itself on our span mid-call is overwritten by ours.
+# also writes the response's attributes, first (``weak_first``: a value other code set on our span
+# while the call ran is kept, as if ours had been there first). While the call runs the span's
+# ``attributes`` lack them; and a span that other code ends before the call returns keeps none.
 # Anything else (a custom sampler or processor, a proxy tracer, another SDK) gets the attributes at
 # start, as usual.
 def _noop_on_start(self: Any, span: Any, parent_context: Any = None) -> None:

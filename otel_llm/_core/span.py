@@ -176,6 +176,7 @@ class LlmCall:
 
     __slots__ = (
         "_attrs",
+        "_deferred",
         "_ended",
         "_first_chunk_at",
         "_parent_context",
@@ -208,6 +209,7 @@ class LlmCall:
         attrs: dict[str, Any],
         unchecked: list[str],
         parent_context: otel_context.Context | None = None,
+        deferred: int = 0,
     ) -> None:
         self.settings = settings
         self.span = span
@@ -226,6 +228,9 @@ class LlmCall:
         # Attributes collected while the call runs, written with one set_attributes at end (with the
         # start attributes too when start_call deferred them).
         self._attrs = attrs
+        # The count of start attributes at the head of _attrs when start_call deferred them (the
+        # span started bare); they yield to values other code set on the span mid-call.
+        self._deferred = deferred
         # The keys in _attrs whose values may need the SDK's cleaning (set_attributes' ``check``):
         # those from the app or read off a response object; the rest were built typed here.
         self._unchecked = unchecked
@@ -390,7 +395,8 @@ class LlmCall:
 
     def _write(self, attrs: dict[str, Any], unchecked: list[str]) -> None:
         """Put collected attributes on the span (``unchecked``: ``set_attributes``' ``check``)."""
-        set_attributes(self.span, attrs, unchecked)
+        deferred, self._deferred = self._deferred, 0
+        set_attributes(self.span, attrs, unchecked, deferred)
 
     # -- failure and end ---------------------------------------------------------------------
     def fail(self, exc: BaseException, type_name: str | None = None) -> None:
@@ -567,8 +573,9 @@ class _EventLlmCall(LlmCall):
     def _write(self, attrs: dict[str, Any], unchecked: list[str]) -> None:
         if self._span_recording:
             on_span = self._span_part(attrs)
+            deferred, self._deferred = self._deferred, 0
             if on_span:
-                set_attributes(self.span, on_span, unchecked)
+                set_attributes(self.span, on_span, unchecked, deferred)
 
     def _emit_event(self) -> int | None:
         events = self.settings.events
@@ -650,6 +657,7 @@ def start_call(
         pending,
         unchecked,
         context,
+        len(pending),
     )
     if settings.events is None:
         return LlmCall(*fields)

@@ -231,3 +231,48 @@ def test_start_span_skips_the_sdk_cleaning_with_the_default_sampler_and_processo
     assert cleaned == []  # ours does not, and gets the same attributes
     assert dict(ours.attributes) == {**ATTRS, "gen_ai.response.finish_reasons": ("stop", "length")}
     provider.shutdown()
+
+
+def test_a_deferred_start_yields_to_values_set_on_the_span_mid_call(
+    telemetry: Any, instrument_openai: Any
+) -> None:
+    # The default sampler and processors let the span start bare (its start attributes written at
+    # the end). Values other code sets on our span while the call runs (here an httpx hook) must
+    # win over the start attributes, as they would have with the attributes set at start; the
+    # response's attributes, written at the end in both cases, still win over them.
+    import httpx2
+    import openai
+
+    from otel_llm import semconv
+    from otel_llm.context import llm_context
+    from otel_llm.testing import attributes_of
+    from otel_llm.testing.stub_openai import StubOpenAI
+
+    def hook(request: Any) -> None:
+        span = trace.get_current_span()
+        span.set_attribute("user.id", "from-app")
+        span.set_attribute(semconv.SERVER_ADDRESS, "proxy.internal")
+        span.set_attribute(semconv.GEN_AI_RESPONSE_ID, "from-app")
+
+    instrument_openai()
+    with StubOpenAI() as stub, httpx2.Client(event_hooks={"request": [hook]}) as http:
+        client = openai.OpenAI(base_url=stub.url, api_key="sk-test-0000", max_retries=0, http_client=http)
+        with llm_context(user_id="from-context"):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    attrs = attributes_of(telemetry.span())
+    assert attrs["user.id"] == "from-app"
+    assert attrs[semconv.SERVER_ADDRESS] == "proxy.internal"
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stub"  # written at the end: ours
+    assert (
+        attrs[semconv.GEN_AI_OPERATION_NAME] == "chat"
+        and attrs[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    )
+
+
+@pytest.mark.parametrize("limits", [None, SpanLimits(max_span_attribute_length=100)], ids=["fast", "public"])
+def test_weak_first_keys_keep_values_the_span_already_has(limits: SpanLimits | None) -> None:
+    span = TracerProvider(span_limits=limits or SpanLimits()).get_tracer("t").start_span("s")
+    span.set_attribute("a", "app")
+    span.set_attribute("c", "app")
+    set_attributes(span, {"a": "start", "b": "start", "c": "end"}, None, 2)
+    assert dict(span.attributes) == {"a": "app", "b": "start", "c": "end"}
