@@ -21,7 +21,9 @@ semantic conventions define no retrieval event), attributes = the step's span at
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +47,19 @@ CONTENT_KEYS = frozenset(
         semconv.GEN_AI_TOOL_DEFINITIONS,
     )
 )
+
+
+def _structured(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """``attributes`` with the content ones (JSON strings, as on spans) in structured form: the
+    semantic conventions require lists and maps for them on events (a log record's attributes
+    carry any value; on spans, only a JSON string fits)."""
+    out = dict(attributes)
+    for key in CONTENT_KEYS.intersection(out):
+        value = out[key]
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                out[key] = json.loads(value)
+    return out
 
 
 def _modern_log_record() -> bool:
@@ -89,7 +104,7 @@ class EventEmitter:
                     timestamp=timestamp,
                     context=ctx,
                     severity_number=SeverityNumber.DEBUG,
-                    attributes=dict(attributes),
+                    attributes=_structured(attributes),
                     event_name=name,
                 )
             else:  # opentelemetry-api < 1.35: ids given explicitly, the name as ``event.name``

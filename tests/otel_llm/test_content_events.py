@@ -125,10 +125,33 @@ def _event(telemetry: Telemetry) -> ReadableLogRecord:
     return logs[0]
 
 
+def _plain(value: Any) -> Any:
+    """A structured attribute value as the SDK stores it (tuples) in JSON's shape (lists)."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _event_attributes(record: ReadableLogRecord) -> dict[str, Any]:
-    return {
-        k: list(v) if isinstance(v, tuple) else v for k, v in (record.log_record.attributes or {}).items()
-    }
+    """The record's attributes; the content ones must be structured (the semantic conventions
+    require it on events), given here as lists and dicts."""
+    out = {}
+    for k, v in (record.log_record.attributes or {}).items():
+        if k in CONTENT_KEYS:
+            assert isinstance(v, tuple), f"{k} is not structured: {type(v).__name__}"
+        out[k] = _plain(v) if k in CONTENT_KEYS else list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _content(value: Any) -> Any:
+    """A content attribute's value: parsed from the JSON string a span holds; as is from an event."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _contents(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _content(v) if k in CONTENT_KEYS else v for k, v in attrs.items()}
 
 
 def _check_event(record: ReadableLogRecord, span: ReadableSpan, scope: str) -> dict[str, Any]:
@@ -144,7 +167,7 @@ def _check_event(record: ReadableLogRecord, span: ReadableSpan, scope: str) -> d
     assert record.instrumentation_scope.name == scope
     attrs = _event_attributes(record)
     for key in CONTENT_KEYS & attrs.keys():
-        assert type(attrs[key]) is str
+        assert type(attrs[key]) is list
     return attrs
 
 
@@ -177,7 +200,7 @@ def test_openai_chat_each_mode(
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.openai")
     # The span's attribute group, plus the content.
     assert _without_content(event_attrs) == _without_content(span_attrs)
-    assert {k: json.loads(v) for k, v in event_attrs.items() if k in CONTENT_KEYS} == content
+    assert {k: v for k, v in event_attrs.items() if k in CONTENT_KEYS} == content
     assert event_attrs[semconv.GEN_AI_OPERATION_NAME] == "chat"
     assert event_attrs[semconv.GEN_AI_PROVIDER_NAME] == "openai"
     assert event_attrs[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
@@ -235,8 +258,8 @@ def test_openai_stream_event_at_stream_end(
     assert _without_content(event_attrs) == attributes_of(span)
     assert event_attrs[semconv.GEN_AI_REQUEST_STREAM] is True
     assert type(event_attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]) is float
-    assert json.loads(event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == CHAT_INPUT
-    assert json.loads(event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
+    assert (event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == CHAT_INPUT
+    assert (event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
 
 
 def test_anthropic_messages_stream_span_and_event(
@@ -261,11 +284,9 @@ def test_anthropic_messages_stream_span_and_event(
     span = telemetry.span()
     span_attrs = attributes_of(span)
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.anthropic")
-    assert event_attrs == span_attrs
-    assert json.loads(event_attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
-        {"type": "text", "content": "Be brief."}
-    ]
-    assert json.loads(event_attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
+    assert _contents(event_attrs) == _contents(span_attrs)
+    assert (event_attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    assert (event_attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
         {
             "type": "function",
             "name": "get_weather",
@@ -273,10 +294,10 @@ def test_anthropic_messages_stream_span_and_event(
             "parameters": {"type": "object"},
         }
     ]
-    assert json.loads(event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
+    assert (event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
         {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}
     ]
-    output = json.loads(event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES])
+    output = event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]
     assert output[0]["role"] == "assistant"
     assert [p["type"] for p in output[0]["parts"]] == ["text", "tool_call"]
     assert event_attrs[semconv.GEN_AI_REQUEST_STREAM] is True
@@ -299,7 +320,7 @@ def test_anthropic_stream_closed_early_emits_once(
         stream.close()
     span = telemetry.span()
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.anthropic")
-    assert json.loads(event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
+    assert (event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
         {"role": "user", "parts": [{"type": "text", "content": "hi"}]}
     ]
 
@@ -313,7 +334,7 @@ def test_openai_error_event(openai_stub: StubOpenAI, telemetry: Telemetry, instr
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.openai")
     assert event_attrs[semconv.ERROR_TYPE] == "openai.RateLimitError"
     assert event_attrs[semconv.HTTP_RESPONSE_STATUS_CODE] == 429
-    assert json.loads(event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == CHAT_INPUT
+    assert (event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == CHAT_INPUT
     assert semconv.GEN_AI_OUTPUT_MESSAGES not in event_attrs
     assert _without_content(event_attrs) == attributes_of(span)
     assert "SECRETKEY" not in json.dumps(event_attrs)
@@ -334,7 +355,7 @@ async def test_anthropic_async_error_event(
         await client.close()
     span = telemetry.span()
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.anthropic")
-    assert event_attrs == attributes_of(span)
+    assert _contents(event_attrs) == _contents(attributes_of(span))
     assert event_attrs[semconv.ERROR_TYPE] == "anthropic.RateLimitError"
     assert "SECRETKEY" not in json.dumps(event_attrs)
 
@@ -347,7 +368,7 @@ async def test_openai_async_chat_event(
         await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     span = telemetry.span()
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.openai")
-    assert json.loads(event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
+    assert (event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
     assert CONTENT_KEYS.isdisjoint(attributes_of(span))
 
 
@@ -361,7 +382,7 @@ async def test_openai_async_stream_event(
             pass
     span = telemetry.span()
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.openai")
-    assert json.loads(event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
+    assert (event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
 
 
 # -- other APIs ----------------------------------------------------------------------------------
@@ -413,13 +434,13 @@ def test_responses_instructions_and_tools(
     if mode is ContentMode.NO_CONTENT:
         assert CONTENT_KEYS.isdisjoint(span_attrs)
     for attrs in recorded:
-        assert json.loads(attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        assert _content(attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
             {"type": "text", "content": "Be exact."}
         ]
-        assert json.loads(attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
+        assert _content(attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
             {"role": "user", "parts": [{"type": "text", "content": "find it"}]}
         ]
-        assert json.loads(attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
+        assert _content(attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
             {"type": "function", "name": "lookup", "description": "Find", "parameters": {"type": "object"}},
             {"type": "mcp"},
             {"type": "web_search_preview"},
@@ -439,15 +460,15 @@ def test_chat_custom_tool_and_redaction_on_event(
     span_attrs = attributes_of(telemetry.span())
     event_attrs = _event_attributes(_event(telemetry))
     for attrs in (span_attrs, event_attrs):
-        assert json.loads(attrs[semconv.GEN_AI_INPUT_MESSAGES])[1] == {
+        assert _content(attrs[semconv.GEN_AI_INPUT_MESSAGES])[1] == {
             "role": "user",
             "parts": [{"type": "text", "content": "Weather in <city>?"}],
         }
-        assert json.loads(attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
+        assert _content(attrs[semconv.GEN_AI_TOOL_DEFINITIONS]) == [
             *TOOL_DEFINITIONS,
             {"type": "custom", "name": "grep", "description": "Search text, e.g. <city>"},  # redacted too
         ]
-    assert event_attrs == span_attrs
+    assert _contents(event_attrs) == _contents(span_attrs)
 
 
 def test_event_size_limit(openai_stub: StubOpenAI, telemetry: Telemetry, instrumented: Any) -> None:
@@ -455,7 +476,7 @@ def test_event_size_limit(openai_stub: StubOpenAI, telemetry: Telemetry, instrum
     with _openai(openai_stub) as client:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     event_attrs = _event_attributes(_event(telemetry))
-    assert json.loads(event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
+    assert (event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
         {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
         {"role": "user", "parts": [{"type": "text", "content": "Wea...[truncated]"}]},
     ]
@@ -484,7 +505,7 @@ def test_event_when_span_is_sampled_out(openai_stub: StubOpenAI, telemetry: Tele
     assert log.trace_id != 0 and log.span_id != 0
     attrs = _event_attributes(_event(telemetry))
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stub"
-    assert json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
+    assert _content(attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == CHAT_OUTPUT
 
 
 def test_event_mode_without_logger_provider(openai_stub: StubOpenAI, telemetry: Telemetry) -> None:
@@ -571,10 +592,10 @@ def test_manual_llm_call_event_only_with_flush(telemetry: Telemetry) -> None:
     event_attrs = _check_event(_event(telemetry), span, "otel_llm.manual")
     assert _without_content(event_attrs) == span_attrs
     assert event_attrs[semconv.GEN_AI_RESPONSE_ID] == "r1"
-    assert json.loads(event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
+    assert (event_attrs[semconv.GEN_AI_INPUT_MESSAGES]) == [
         {"role": "user", "parts": [{"type": "text", "content": "hi"}]}
     ]
-    assert json.loads(event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
+    assert (event_attrs[semconv.GEN_AI_OUTPUT_MESSAGES]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}
     ]
 
