@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from otel_llm._core.settings import Settings
@@ -90,6 +91,16 @@ class _Budget:
         return self.left == 0
 
 
+def _until_cut(values: Any, budget: _Budget, clean: Callable[[Any], Any]) -> list[Any]:
+    """``clean`` of each of ``values`` until the budget cuts a string (nothing after it)."""
+    items = []
+    for value in values:
+        if budget.cut:
+            break
+        items.append(clean(value))
+    return items
+
+
 def _redacted(settings: Settings, value: str) -> str:
     if settings.redact is None:
         return value
@@ -119,12 +130,7 @@ def _clean(settings: Settings, value: Any, budget: _Budget) -> Any:
             out[key] = _clean(settings, item, budget)
         return out
     if isinstance(value, (list, tuple)):
-        items = []
-        for item in value:
-            if budget.cut:
-                break
-            items.append(_clean(settings, item, budget))
-        return items
+        return _until_cut(value, budget, lambda item: _clean(settings, item, budget))
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return _clean(settings, str(value), budget)
@@ -185,11 +191,7 @@ def encode_tool_definitions(settings: Settings, tools: list[dict[str, Any]]) -> 
     call's name and id in messages are kept)."""
     try:
         budget = _Budget(settings.max_content_length)
-        cleaned = []
-        for tool in tools:
-            if budget.cut:
-                break
-            cleaned.append(_clean_definition(settings, tool, budget))
+        cleaned = _until_cut(tools, budget, lambda tool: _clean_definition(settings, tool, budget))
         return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"), default=str)
     except Exception:
         _log.debug("otel_llm: tool definitions encoding failed", exc_info=True)
@@ -211,12 +213,7 @@ def _clean_definition(settings: Settings, value: Any, budget: _Budget) -> Any:
                 out[key] = _clean_definition(settings, item, budget)
         return out
     if isinstance(value, (list, tuple)):
-        items = []
-        for item in value:
-            if budget.cut:
-                break
-            items.append(_clean_definition(settings, item, budget))
-        return items
+        return _until_cut(value, budget, lambda item: _clean_definition(settings, item, budget))
     return _clean(settings, value, budget)
 
 
