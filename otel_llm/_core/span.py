@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -145,13 +146,20 @@ def instrumenting_context() -> otel_context.Context | None:
 def error_type(exc: BaseException) -> str:
     """Low-cardinality error.type: the exception's public fully-qualified class name.
 
-    Private module segments are dropped: ``openai._exceptions.RateLimitError`` ->
-    ``openai.RateLimitError``; builtins keep their bare name (``TimeoutError``).
+    The name the top-level package exports it under when it does (``openai.RateLimitError``,
+    ``asyncio.CancelledError``); else the module path without private segments, two at most
+    (``pkg._impl.errors.Oops`` -> ``pkg.errors.Oops``); builtins keep their bare name
+    (``TimeoutError``).
     """
     cls = type(exc)
     module = cls.__module__ or ""
     if module == "builtins":
         return cls.__qualname__
+    # The name its package exports it under, when it does: asyncio.exceptions.CancelledError ->
+    # asyncio.CancelledError, httpx._exceptions.ConnectError -> httpx.ConnectError.
+    top = module.partition(".")[0]
+    if getattr(sys.modules.get(top), cls.__qualname__, None) is cls:
+        return f"{top}.{cls.__qualname__}"
     public = [seg for seg in module.split(".") if seg and not seg.startswith("_")]
     return ".".join([*public[:2], cls.__qualname__]) if public else cls.__qualname__
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -365,3 +366,19 @@ def test_tail_mode_closed_early_hands_over_what_was_pulled(settings: Settings, t
     proxy.close()
     assert handler.tail_got == ([0, 1, 2], 3) and handler.exhausted is False
     assert len(telemetry.spans()) == 1
+
+
+def test_error_type_is_the_name_the_package_exports() -> None:
+    import asyncio
+
+    from otel_llm._core.span import error_type
+
+    assert error_type(asyncio.CancelledError()) == "asyncio.CancelledError"  # asyncio.exceptions.*
+    assert error_type(TimeoutError()) == "TimeoutError"
+    assert error_type(json.JSONDecodeError("x", "", 0)) == "json.JSONDecodeError"  # json.decoder.*
+
+    class Oops(Exception):  # a package that does not export it: the public module path
+        pass
+
+    Oops.__module__, Oops.__qualname__ = "somepkg._impl.errors", "Oops"
+    assert error_type(Oops()) == "somepkg.errors.Oops"
