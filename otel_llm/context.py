@@ -8,15 +8,15 @@
 Scopes nest (inner values override outer ones, unset inner values inherit) and follow
 ``contextvars`` semantics, so they are safe across threads and asyncio tasks. A scope exited in
 another ``contextvars.Context`` than it was entered in (around a generator whose steps run in
-copies of the context, as a Starlette ``StreamingResponse``'s do) raises nothing: there it sets
-back the ids it replaced.
+copies of the context, as a Starlette ``StreamingResponse``'s do) raises nothing and writes nothing
+there.
 """
 
 from __future__ import annotations
 
 import contextvars
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from otel_llm import semconv
 
@@ -49,11 +49,11 @@ def llm_context(
     try:
         yield
     finally:
-        try:
+        # In another Context than the one the token was made in (a step of a Starlette
+        # StreamingResponse, another thread or task) reset raises: that Context never had these
+        # ids, and nothing is written there (the outer ids would go to whatever runs there next).
+        with suppress(ValueError):
             _ATTRS.reset(token)
-        except ValueError:  # another Context than the one the token was made in
-            old = token.old_value
-            _ATTRS.set(() if old is contextvars.Token.MISSING else old)
 
 
 def current_attributes() -> tuple[tuple[str, str], ...]:

@@ -43,6 +43,7 @@ unchanged and ``call``/``step`` accept every method as usual.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -64,7 +65,7 @@ from otel_llm import semconv
 from otel_llm._core import content
 from otel_llm._core.settings import Settings, resolve_settings
 from otel_llm._core.span import LlmCall, Usage, error_type, start_call
-from otel_llm.context import current_attributes
+from otel_llm.context import _ATTRS, current_attributes
 
 __all__ = ["ManualCall", "RetrievalStep", "configure", "current_llm_call", "llm_call", "retrieval"]
 
@@ -189,35 +190,81 @@ class _Active:
             _current.reset(self._token)
         except Exception:
             # Not the Context this was made in (exited in a copy of it, e.g. a step of a Starlette
-            # StreamingResponse), where the tokens cannot be used: set the values they replaced.
-            # The OpenTelemetry token was made with ours, so it would fail alike (and log an error).
-            old = self._token.old_value
-            _current.set(None if old is contextvars.Token.MISSING else old)
-            if self._previous is not None:
-                otel_context.attach(self._previous)
+            # StreamingResponse, or in another thread or task), where the tokens cannot be used.
+            # Nothing is written there: that Context never had our values, and setting the ones
+            # from where we entered would hand them to whatever runs there next (a pool worker's
+            # next job). The OpenTelemetry token was made with ours, so it would fail alike (and
+            # log an error); OpenTelemetry's own scopes also leave both Contexts as they are.
+            _log.debug("otel_llm: scope exited in another Context; left as is")
             return
         if self._otel_token is not None:
             otel_context.detach(self._otel_token)
 
 
-class _Resumer:
-    """A decorated generator's scope, made current around each resume of its body only: in the
-    consumer's Context, with the values the body left at its last yield (so scopes the body keeps
-    open across a yield stay current in the body), undone before the item reaches the consumer."""
+_MISSING = object()
 
-    __slots__ = ("_ctx", "_manual")
+
+class _Resumer:
+    """A decorated generator's scope, made current around each resume of its body only, undone
+    before the item reaches the consumer. Each resume runs in the consumer's current context
+    (what it set since: suppression, baggage, ``llm_context`` ids) with what the body itself had
+    set at its last yield laid over it: our call and span, and the scopes it keeps open across a
+    yield (spans, ``llm_context``)."""
+
+    __slots__ = (
+        "_attrs",
+        "_attrs_base",
+        "_attrs_consumer",
+        "_attrs_token",
+        "_base",
+        "_delta",
+        "_first",
+        "_manual",
+        "_track",
+    )
 
     def __init__(self, manual: ManualCall | None, ctx: otel_context.Context | None) -> None:
         self._manual = manual
-        self._ctx = ctx
+        self._first = ctx  # the context of the first resume (None: the OTel context is left alone)
+        self._track = ctx is not None
+        # OpenTelemetry context entries the body set (our span first), laid over the consumer's.
+        self._delta: dict[str, object] = {}
+        self._base: otel_context.Context | None = None
+        # The llm_context ids the body set (open across a yield), laid over the consumer's.
+        self._attrs: dict[str, str] = {}
+        self._attrs_base: tuple[tuple[str, str], ...] = ()
+        self._attrs_consumer: tuple[tuple[str, str], ...] = ()
+        self._attrs_token: contextvars.Token[tuple[tuple[str, str], ...]] | None = None
 
     def enter(self) -> _Active:
-        return _Active(self._manual, self._ctx)
+        ctx: otel_context.Context | None = None
+        if self._track:
+            self._base = base = otel_context.get_current()
+            if self._first is not None:
+                ctx, self._first = self._first, None
+            else:
+                ctx = otel_context.Context({**base, **self._delta})
+        active = _Active(self._manual, ctx)
+        # Always a token, so the leave restores the consumer's ids whatever the body set.
+        self._attrs_consumer = consumer = _ATTRS.get()
+        ids = tuple({**dict(consumer), **self._attrs}.items()) if self._attrs else consumer
+        self._attrs_base = ids
+        self._attrs_token = _ATTRS.set(ids)
+        return active
 
     def leave(self, active: _Active) -> None:
         self._manual = _current.get()
-        if self._ctx is not None:
-            self._ctx = otel_context.get_current()
+        attrs = _ATTRS.get()
+        if attrs is not self._attrs_base:  # the body opened or closed an llm_context
+            consumer = dict(self._attrs_consumer)
+            self._attrs = {k: v for k, v in attrs if consumer.get(k) != v}
+        if self._track and self._base is not None:
+            base, now = self._base, otel_context.get_current()
+            self._delta = {k: v for k, v in now.items() if base.get(k, _MISSING) is not v}
+        token, self._attrs_token = self._attrs_token, None
+        if token is not None:
+            with contextlib.suppress(ValueError):  # another Context (see _Active.undo): left as is
+                _ATTRS.reset(token)
         active.undo()
 
 

@@ -367,3 +367,72 @@ def test_a_single_string_is_one_item(telemetry: Telemetry) -> None:
     assert json.loads(attrs[semconv.GEN_AI_RETRIEVAL_DOCUMENTS]) == [
         {"id": "d1", "score": 0.5, "content": "text"}
     ]
+
+
+def test_exit_in_a_live_context_of_another_thread_writes_nothing_there(configured: Telemetry) -> None:
+    # Entered in this thread, exited in a pool worker (executor.submit copies no context): the
+    # worker's own Context, which its next job inherits, must not receive this request's values.
+    from concurrent.futures import ThreadPoolExecutor
+
+    tracer = configured.tracer_provider.get_tracer("app")
+
+    def stream() -> Iterator[int]:
+        with llm_context(user_id="user-a"), llm_call(provider="vllm", model="llama"):
+            yield 1
+            yield 2
+
+    def state() -> tuple[object, object, object]:
+        return current_llm_call(), trace.get_current_span(), current_attributes()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with tracer.start_as_current_span("request-a"), llm_context(tenant_id="tenant-a"):
+            gen = stream()
+            next(gen)
+            pool.submit(next, gen).result()
+            with pytest.raises(StopIteration):
+                pool.submit(next, gen).result()  # the with blocks exit in the worker
+        assert pool.submit(state).result() == (None, INVALID_SPAN, ())
+
+        def next_job() -> None:
+            with llm_call(provider="vllm", model="job-b"):
+                pass
+
+        pool.submit(next_job).result()
+    job_b = next(s for s in configured.spans() if s.name == "chat job-b")
+    assert job_b.parent is None and semconv.OTEL_LLM_TENANT_ID not in attributes_of(job_b)
+
+
+def test_decorated_generator_steps_see_what_the_consumer_set_since(configured: Telemetry) -> None:
+    # Suppression (like baggage or llm_context ids) set by the consumer around a later step
+    # reaches the body; an llm_context the body keeps open across a yield stays current in the
+    # body and never reaches the consumer.
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
+
+    seen: list[tuple[bool, tuple[tuple[str, str], ...]]] = []
+
+    @llm_call(provider="vllm", model="llama")
+    def body() -> Iterator[int]:
+        seen.append((is_instrumentation_enabled(), current_attributes()))
+        with llm_context(user_id="body-user"):
+            yield 1
+            seen.append((is_instrumentation_enabled(), current_attributes()))
+            with retrieval(data_source="kb"):
+                pass
+            yield 2
+            seen.append((is_instrumentation_enabled(), current_attributes()))
+
+    gen = body()
+    next(gen)
+    assert current_attributes() == ()  # not leaked to the consumer
+    with suppress_instrumentation():
+        next(gen)
+    assert current_attributes() == ()
+    with llm_context(session_id="s-consumer"), pytest.raises(StopIteration):
+        next(gen)
+    assert seen == [
+        (True, ()),
+        (False, ((semconv.USER_ID, "body-user"),)),
+        (True, ((semconv.SESSION_ID, "s-consumer"), (semconv.USER_ID, "body-user"))),
+    ]
+    # the retrieval step ran while the consumer suppressed instrumentation: no span
+    assert [s.name for s in configured.spans()] == ["chat llama"]
