@@ -65,9 +65,18 @@ def cost(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     request_model: str | None = None,
+    service_tier: str | None = None,
 ) -> tuple[float, str] | None:
     """(usd, source) as a span would record it, or None for an unknown model. ``model`` is the
-    model that answered; ``request_model`` the one requested, when it differs."""
+    model that answered; ``request_model`` the one requested, when it differs; ``service_tier``
+    the tier that served the call (``openai.response.service_tier``: ``flex``, ``priority``...)."""
     return default_price_book().cost(
-        provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, request_model
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        request_model,
+        service_tier,
     )

@@ -85,6 +85,19 @@ class _Budget:
         self.cut = True
         return kept + TRUNCATED_MARKER
 
+    def number(self, value: float) -> Any:
+        """A number of tool arguments or results, counted by its printed length (a long array of
+        numbers is content too); past the limit, the marker in its place."""
+        if self.left < 0:
+            return value
+        size = len(repr(value))
+        if size <= self.left:
+            self.left -= size
+            return value
+        self.left = 0
+        self.cut = True
+        return TRUNCATED_MARKER
+
     @property
     def spent(self) -> bool:
         """Nothing more may be added (the limit is reached)."""
@@ -124,6 +137,8 @@ def _clean(settings: Settings, value: Any, budget: _Budget) -> Any:
                 break
             if isinstance(key, str):
                 key = _clean(settings, key, budget)
+                if key in out:  # two keys redacted alike: keep both values
+                    key = _unique(key, out)
                 if budget.cut:  # the key itself was cut: nothing of its value fits
                     out[key] = None
                     break
@@ -131,9 +146,19 @@ def _clean(settings: Settings, value: Any, budget: _Budget) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return _until_cut(value, budget, lambda item: _clean(settings, item, budget))
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, (int, float)):
+        return budget.number(value)
     return _clean(settings, str(value), budget)
+
+
+def _unique(key: str, taken: dict[Any, Any]) -> str:
+    """``key#2``, ``key#3``... the first not in ``taken``."""
+    n = 2
+    while f"{key}#{n}" in taken:
+        n += 1
+    return f"{key}#{n}"
 
 
 def _cleaned(settings: Settings, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

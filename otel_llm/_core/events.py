@@ -58,8 +58,15 @@ def _structured(attributes: Mapping[str, Any]) -> dict[str, Any]:
         value = out[key]
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
-                out[key] = json.loads(value)
+                out[key] = json.loads(value, parse_int=_int64)
     return out
+
+
+def _int64(text: str) -> int | str:
+    """An integer of the content as a number when OTLP can carry it (int64), else as its digits
+    (an out-of-range int would make the exporter drop the whole attribute)."""
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 63) else text
 
 
 def _modern_log_record() -> bool:

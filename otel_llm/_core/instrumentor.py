@@ -158,8 +158,10 @@ class LlmInstrumentor(BaseInstrumentor):
         # opentelemetry-instrument calls instrument(skip_dep_check=True) after checking only the
         # distribution's "instruments" extra, which a package of several instrumentors cannot
         # use per SDK: check this instrumentor's own floor here, on every path.
+        # Only a version found out of range stops it: an SDK whose install metadata is missing
+        # (vendored, frozen) imports fine and is instrumented, as before this check.
         conflict = self._check_dependency_conflicts()
-        if conflict is not None:
+        if conflict is not None and getattr(conflict, "found", None):
             _log.warning("otel_llm: %s: %s", type(self).__name__, conflict)
             return
         from otel_llm import __version__

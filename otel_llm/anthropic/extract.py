@@ -176,20 +176,20 @@ def _parts(content: Any) -> list[dict[str, Any]]:
 
 
 def input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``messages`` of the request as ``[{"role", "parts"}]``."""
-    messages = kwargs.get("messages")
+    """``messages`` of the request (as sent: ``extra_body`` wins) as ``[{"role", "parts"}]``."""
+    messages = _params(kwargs).get("messages")
     if not isinstance(messages, (list, tuple)):
         return []
     return [ct.message(_get(m, "role") or "user", _parts(_get(m, "content"))) for m in messages]
 
 
 def system_instructions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``system`` of the request (a string or text blocks) as parts; ``[]`` when absent."""
-    return _parts(kwargs.get("system"))
+    """``system`` of the request (a string or text blocks; as sent) as parts; ``[]`` when absent."""
+    return _parts(_params(kwargs).get("system"))
 
 
 def tool_definitions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    tools = kwargs.get("tools")
+    tools = _params(kwargs).get("tools")
     if not isinstance(tools, (list, tuple)):
         return []
     out: list[dict[str, Any]] = []

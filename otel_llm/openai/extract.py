@@ -654,7 +654,10 @@ def embeddings_response(response: Any) -> tuple[dict[str, Any], Usage | None]:
 
 def _base64_floats(text: str) -> int | None:
     """The number of float32 values in a base64 vector (``encoding_format="base64"``), from its
-    length and padding, without decoding it; None when it is no whole number of them."""
+    length and padding, without decoding it (whitespace, which decoders skip, is left out); None
+    when it is no whole number of them."""
+    if "\n" in text or " " in text or "\r" in text or "\t" in text:
+        text = "".join(text.split())
     length = len(text)
     if length % 4:
         return None

@@ -217,3 +217,20 @@ def test_output_messages() -> None:
         }
     ]
     assert extract.output_messages(None) == []
+
+
+def test_content_is_read_as_sent_with_extra_body() -> None:
+    kwargs = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "kwargs text"}],
+        "system": "kwargs system",
+        "tools": [{"name": "kw_tool", "input_schema": {"type": "object"}}],
+        "extra_body": {
+            "messages": [{"role": "user", "content": "sent text"}],
+            "system": "sent system",
+            "tools": [{"name": "sent_tool", "input_schema": {"type": "object"}}],
+        },
+    }
+    assert extract.input_messages(kwargs)[0]["parts"][0]["content"] == "sent text"
+    assert extract.system_instructions(kwargs)[0]["content"] == "sent system"
+    assert extract.tool_definitions(kwargs)[0]["name"] == "sent_tool"

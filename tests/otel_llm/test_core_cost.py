@@ -233,3 +233,9 @@ def test_span_cost_uses_the_tier_that_served_the_call() -> None:
         costs.append(attributes_of(telemetry.spans()[-1])[semconv.OTEL_LLM_COST_USD])
     assert costs == [pytest.approx(0.25), pytest.approx(0.125)]
     telemetry.shutdown()
+
+
+def test_public_cost_takes_the_service_tier() -> None:
+    standard = otel_llm.prices.cost("openai", "gpt-5-mini", 1_000_000, 0)
+    flex = otel_llm.prices.cost("openai", "gpt-5-mini", 1_000_000, 0, service_tier="flex")
+    assert standard is not None and flex is not None and flex[0] == pytest.approx(standard[0] / 2)

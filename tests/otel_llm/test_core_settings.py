@@ -230,3 +230,39 @@ def test_cached_tiktoken_file_requires_matching_checksum(
     counter = tokens.TokenCounter()  # default loader: finds nothing, never touches the network
     assert counter.wait_ready(30)
     assert counter.method_for("gpt-4o") == tokens.HEURISTIC_METHOD
+
+
+def test_numbers_count_toward_the_limit_and_keys_redacted_alike_stay_apart() -> None:
+    s = resolve_settings(
+        "t",
+        "0",
+        {"redact": lambda t: "[email]" if "@" in t else t, "max_content_length": 40},
+        environ={},
+    )
+    # a tool result of many numbers is content too: it stops at the limit, with one marker
+    numbers = [content.message("tool", [content.tool_call_response_part("c1", list(range(1000)))])]
+    encoded = content.encode(s, numbers) or ""
+    assert len(encoded) < 200 and encoded.count("...[truncated]") == 1
+    # two keys the hook turns into the same string keep both values
+    args = [
+        content.message("assistant", [content.tool_call_part("c1", "fn", {"a@x.com": "A", "b@y.com": "B"})])
+    ]
+    assert json.loads(content.encode(s, args) or "")[0]["parts"][0]["arguments"] == {
+        "[email]": "A",
+        "[email]#2": "B",
+    }
+
+
+def test_event_content_keeps_integers_otlp_cannot_carry_as_digits() -> None:
+    from otel_llm import semconv
+    from otel_llm._core.events import _structured
+
+    value = (
+        '[{"role":"user","parts":[{"type":"tool_call","arguments":{"id":12345678901234567890123,"n":5}}]}]'
+    )
+    out = _structured({semconv.GEN_AI_INPUT_MESSAGES: value, "other": "[1]"})
+    assert out[semconv.GEN_AI_INPUT_MESSAGES][0]["parts"][0]["arguments"] == {
+        "id": "12345678901234567890123",
+        "n": 5,
+    }
+    assert out["other"] == "[1]"  # only the content attributes are structured

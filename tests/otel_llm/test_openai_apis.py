@@ -630,3 +630,16 @@ def test_a_span_processor_that_raises_never_reaches_the_app(stub: StubOpenAI, in
     finally:
         manual._settings = None
     assert ended == ["chat gpt-4o-mini"] * 3 + ["retrieval"]
+
+
+def test_base64_dimension_count_ignores_whitespace() -> None:
+    import base64
+    import struct
+
+    from otel_llm.openai.extract import _base64_floats
+
+    raw = struct.pack("<20f", *range(20))
+    compact = base64.b64encode(raw).decode()
+    assert _base64_floats(compact) == 20
+    assert _base64_floats(base64.encodebytes(raw).decode()) == 20  # wrapped at 76 columns
+    assert _base64_floats(" ".join(compact[i : i + 5] for i in range(0, len(compact), 5))) == 20

@@ -42,3 +42,28 @@ def test_an_sdk_below_the_floor_is_skipped_on_the_launcher_path_too(caplog: Any,
     finally:
         inst.uninstrument()
         telemetry.shutdown()
+
+
+def test_an_sdk_without_install_metadata_is_still_instrumented(monkeypatch: Any) -> None:
+    # A vendored or frozen SDK has no dist-info: no version found is no conflict.
+    from openai.resources.chat.completions import Completions
+    from opentelemetry.instrumentation.dependencies import DependencyConflict
+
+    from otel_llm.openai import OpenAIInstrumentor
+    from otel_llm.testing import Telemetry
+
+    monkeypatch.setattr(
+        OpenAIInstrumentor,
+        "_check_dependency_conflicts",
+        lambda self: DependencyConflict("openai >= 1.0", None),
+    )
+    telemetry = Telemetry()
+    before = vars(Completions)["create"]
+    inst = OpenAIInstrumentor()
+    inst.instrument(skip_dep_check=True, tracer_provider=telemetry.tracer_provider)
+    try:
+        assert vars(Completions)["create"] is not before
+    finally:
+        inst.uninstrument()
+        telemetry.shutdown()
+    assert vars(Completions)["create"] is before
