@@ -99,15 +99,8 @@ class Light(ChatStreamHandler):
         return self.took_light
 
 
-def _run(
-    telemetry: Telemetry,
-    chunks: list[Any],
-    handler: ChatStreamHandler,
-    capture: bool = False,
-    take: int | None = None,
-) -> tuple[dict[str, Any], StreamState]:
-    """The span attributes (less the time to first chunk) after ``handler`` read ``chunks``
-    through our proxy: all of them, or ``take`` then a close."""
+def _chat_call(telemetry: Telemetry, capture: bool = False) -> Any:
+    """A streaming chat call's LlmCall on ``telemetry``'s provider (heuristic token counts)."""
     settings = resolve_settings(
         "t",
         "0",
@@ -117,7 +110,19 @@ def _run(
             "capture_content": capture,
         },
     )
-    call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+    return start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+
+
+def _run(
+    telemetry: Telemetry,
+    chunks: list[Any],
+    handler: ChatStreamHandler,
+    capture: bool = False,
+    take: int | None = None,
+) -> tuple[dict[str, Any], StreamState]:
+    """The span attributes (less the time to first chunk) after ``handler`` read ``chunks``
+    through our proxy: all of them, or ``take`` then a close."""
+    call = _chat_call(telemetry, capture)
     state = StreamState(call, handler)
     proxy = SyncStreamProxy(iter(chunks), state)
     if take is None:
@@ -370,16 +375,7 @@ def test_tail_mode_only_when_the_last_chunks_hold_everything(
     usage_field: bool,
     kept: int,
 ) -> None:
-    settings = resolve_settings(
-        "t",
-        "0",
-        {
-            "tracer_provider": telemetry.tracer_provider,
-            "token_counter": TokenCounter(loader=None),
-            "capture_content": capture,
-        },
-    )
-    call = start_call(settings, operation="chat", provider="openai", request_model="gpt-4o-mini", stream=True)
+    call = _chat_call(telemetry, capture)
     first = _single_choice(3, with_usage=False)[0]
     if not usage_field:
         first = ChatCompletionChunk.model_validate(first.model_dump(exclude={"usage"}))
