@@ -201,66 +201,38 @@ class _Active:
             otel_context.detach(self._otel_token)
 
 
-_MISSING = object()
-
-
 class _Resumer:
     """A decorated generator's scope, made current around each resume of its body only, undone
     before the item reaches the consumer. Each resume runs in the consumer's current context
-    (what it set since: suppression, baggage, ``llm_context`` ids) with what the body itself had
-    set at its last yield laid over it: our call and span, and the scopes it keeps open across a
-    yield (spans, ``llm_context``)."""
+    (what it set since applies: suppression, baggage, ``llm_context`` ids) with the body's current
+    span and call laid over it: ours, or one the body keeps open across a yield, as long as it has
+    not ended. Nothing else of the body's context is carried from one step to the next: a step
+    may run in another Context, where the body's own exits cannot undo what they set."""
 
-    __slots__ = (
-        "_attrs",
-        "_attrs_base",
-        "_attrs_consumer",
-        "_attrs_token",
-        "_base",
-        "_delta",
-        "_first",
-        "_manual",
-        "_track",
-    )
+    __slots__ = ("_attrs_token", "_manual", "_own", "_own_span", "_span")
 
     def __init__(self, manual: ManualCall | None, ctx: otel_context.Context | None) -> None:
-        self._manual = manual
-        self._first = ctx  # the context of the first resume (None: the OTel context is left alone)
-        self._track = ctx is not None
-        # OpenTelemetry context entries the body set (our span first), laid over the consumer's.
-        self._delta: dict[str, object] = {}
-        self._base: otel_context.Context | None = None
-        # The llm_context ids the body set (open across a yield), laid over the consumer's.
-        self._attrs: dict[str, str] = {}
-        self._attrs_base: tuple[tuple[str, str], ...] = ()
-        self._attrs_consumer: tuple[tuple[str, str], ...] = ()
+        self._own = self._manual = manual
+        # Our span (None: the OpenTelemetry context is left alone, e.g. when suppressed).
+        self._own_span: Span | None = None if ctx is None else trace.get_current_span(ctx)
+        self._span = self._own_span
         self._attrs_token: contextvars.Token[tuple[tuple[str, str], ...]] | None = None
 
     def enter(self) -> _Active:
-        ctx: otel_context.Context | None = None
-        if self._track:
-            self._base = base = otel_context.get_current()
-            if self._first is not None:
-                ctx, self._first = self._first, None
-            else:
-                ctx = otel_context.Context({**base, **self._delta})
+        span = self._span
+        ctx = None if span is None else trace.set_span_in_context(span, otel_context.get_current())
         active = _Active(self._manual, ctx)
-        # Always a token, so the leave restores the consumer's ids whatever the body set.
-        self._attrs_consumer = consumer = _ATTRS.get()
-        ids = tuple({**dict(consumer), **self._attrs}.items()) if self._attrs else consumer
-        self._attrs_base = ids
-        self._attrs_token = _ATTRS.set(ids)
+        # A token, so the leave puts back the consumer's ids whatever the body set.
+        self._attrs_token = _ATTRS.set(_ATTRS.get())
         return active
 
     def leave(self, active: _Active) -> None:
-        self._manual = _current.get()
-        attrs = _ATTRS.get()
-        if attrs is not self._attrs_base:  # the body opened or closed an llm_context
-            consumer = dict(self._attrs_consumer)
-            self._attrs = {k: v for k, v in attrs if consumer.get(k) != v}
-        if self._track and self._base is not None:
-            base, now = self._base, otel_context.get_current()
-            self._delta = {k: v for k, v in now.items() if base.get(k, _MISSING) is not v}
+        call = _current.get()
+        live_call = call is not None and (call is self._own or not call._call.ended)
+        self._manual = call if live_call else self._own
+        if self._own_span is not None:
+            span = trace.get_current_span()
+            self._span = span if span is self._own_span or span.is_recording() else self._own_span
         token, self._attrs_token = self._attrs_token, None
         if token is not None:
             with contextlib.suppress(ValueError):  # another Context (see _Active.undo): left as is

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -305,6 +306,8 @@ class LlmCall:
     # -- filling -----------------------------------------------------------------------------
     def set(self, key: str, value: Any) -> None:
         if value is not None and self._recording:
+            if self._deferred and key in self._attrs:
+                self._promote(key)
             self._attrs[key] = value
             self._unchecked.append(key)
 
@@ -314,8 +317,18 @@ class LlmCall:
         attrs = self._attrs
         for key, value in attributes.items():
             if value is not None:
+                if self._deferred and key in attrs:
+                    self._promote(key)
                 attrs[key] = value
         self._unchecked.extend(attributes)
+
+    def _promote(self, key: str) -> None:
+        """``key``, about to be set by the app, leaves the deferred start attributes (the head of
+        _attrs that yields to values other code set mid-call): the app's value is a late write."""
+        attrs = self._attrs
+        if key in islice(attrs, self._deferred):
+            attrs.pop(key)
+            self._deferred -= 1
 
     def set_response(
         self,

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import INVALID_SPAN, SpanKind, StatusCode
@@ -404,8 +405,7 @@ def test_exit_in_a_live_context_of_another_thread_writes_nothing_there(configure
 
 def test_decorated_generator_steps_see_what_the_consumer_set_since(configured: Telemetry) -> None:
     # Suppression (like baggage or llm_context ids) set by the consumer around a later step
-    # reaches the body; an llm_context the body keeps open across a yield stays current in the
-    # body and never reaches the consumer.
+    # reaches the body; an llm_context the body opened never reaches the consumer.
     from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
 
     seen: list[tuple[bool, tuple[tuple[str, str], ...]]] = []
@@ -429,10 +429,46 @@ def test_decorated_generator_steps_see_what_the_consumer_set_since(configured: T
     assert current_attributes() == ()
     with llm_context(session_id="s-consumer"), pytest.raises(StopIteration):
         next(gen)
+    # The body's own llm_context applies until its yield: each step runs in the consumer's ids.
     assert seen == [
         (True, ()),
-        (False, ((semconv.USER_ID, "body-user"),)),
-        (True, ((semconv.SESSION_ID, "s-consumer"), (semconv.USER_ID, "body-user"))),
+        (False, ()),
+        (True, ((semconv.SESSION_ID, "s-consumer"),)),
     ]
     # the retrieval step ran while the consumer suppressed instrumentation: no span
     assert [s.name for s in configured.spans()] == ["chat llama"]
+
+
+@pytest.mark.parametrize("copies", [False, True], ids=["same_context", "copy_per_step"])
+def test_a_scope_the_body_closed_is_not_current_in_later_steps(configured: Telemetry, copies: bool) -> None:
+    # The body closes a nested call in step 2. In step 3 the decorated call is current again and
+    # the consumer's latest baggage applies, whether the steps share one Context or each runs in
+    # a copy (where the nested call's exit cannot undo what it set).
+    from opentelemetry import baggage
+
+    seen: list[tuple[str | None, object]] = []
+    outer_calls: list[object] = []
+
+    @llm_call(provider="vllm", model="outer")
+    def body() -> Iterator[int]:
+        outer_calls.append(current_llm_call())
+        with llm_call(provider="vllm", model="inner"):
+            yield 1
+        yield 2
+        call = current_llm_call()
+        seen.append((getattr(trace.get_current_span(), "name", None), call is outer_calls[0]))
+        seen.append((None, baggage.get_baggage("b")))
+        yield 3
+
+    gen = body()
+    for step in range(3):
+        ctx = otel_context.attach(baggage.set_baggage("b", str(step + 1)))
+        try:
+            if copies:
+                contextvars.copy_context().run(next, gen)
+            else:
+                next(gen)
+        finally:
+            otel_context.detach(ctx)
+    gen.close()
+    assert seen == [("chat outer", True), (None, "3")]

@@ -276,3 +276,25 @@ def test_weak_first_keys_keep_values_the_span_already_has(limits: SpanLimits | N
     span.set_attribute("c", "app")
     set_attributes(span, {"a": "start", "b": "start", "c": "end"}, None, 2)
     assert dict(span.attributes) == {"a": "app", "b": "start", "c": "end"}
+
+
+def test_a_start_key_the_app_sets_again_is_a_late_write(telemetry: Any) -> None:
+    # Deferred start (default sampler and processors): other code sets server.address mid-call,
+    # then the app sets it itself through the call: the app's later value wins, as it would have
+    # with the start attributes set at start.
+    from otel_llm import semconv
+    from otel_llm._core.settings import resolve_settings
+    from otel_llm._core.span import start_call
+    from otel_llm.testing import attributes_of
+
+    settings = resolve_settings("t", "0", {"tracer_provider": telemetry.tracer_provider})
+    call = start_call(
+        settings, operation="chat", provider="vllm", request_model="m", server_address="start.example"
+    )
+    assert call._deferred > 0  # the span started bare
+    call.span.set_attribute(semconv.SERVER_ADDRESS, "hook.example")
+    call.set(semconv.SERVER_ADDRESS, "app-final.example")
+    call.end()
+    attrs = attributes_of(telemetry.span())
+    assert attrs[semconv.SERVER_ADDRESS] == "app-final.example"
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "vllm" and attrs[semconv.GEN_AI_REQUEST_MODEL] == "m"
