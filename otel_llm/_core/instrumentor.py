@@ -135,6 +135,24 @@ def _remove(item: Attached) -> bool:
     return False
 
 
+def sdk_classes(*groups: Sequence[tuple[str, str]]) -> tuple[tuple[type, ...], ...]:
+    """For each group of (module, class name) pairs, the classes of it the installed SDK has (an
+    SDK release may lack some: that group's tuple is shorter, or empty). For ``isinstance``
+    checks of SDK results (streams, raw responses)."""
+    out = []
+    for group in groups:
+        found: list[type] = []
+        for module, name in group:
+            try:
+                cls = getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError):
+                continue
+            if isinstance(cls, type):
+                found.append(cls)
+        out.append(tuple(found))
+    return tuple(out)
+
+
 class LlmInstrumentor(BaseInstrumentor):
     """Subclasses set ``_scope`` and implement ``instrumentation_dependencies`` and ``targets``."""
 

@@ -17,7 +17,6 @@ SDK span (other endpoints, beta APIs, tool runners) is left alone.
 from __future__ import annotations
 
 import contextvars
-import importlib
 import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span
 
 from otel_llm import semconv
-from otel_llm._core.instrumentor import Wrapper
+from otel_llm._core.instrumentor import Wrapper, sdk_classes
 from otel_llm._core.raw import AsyncRawResponseProxy, RawResponseProxy
 from otel_llm._core.settings import Settings
 from otel_llm._core.span import (
@@ -201,32 +200,14 @@ _TYPES: tuple[tuple[type, ...], ...] | None = None
 
 def _types() -> tuple[tuple[type, ...], ...]:
     """(sync streams, async streams, raw responses, async raw responses) of the installed SDK;
-    empty tuples for what it lacks (older SDKs also had ``_legacy_response``)."""
+    empty tuples for what it lacks (older SDKs also had ``_legacy_response``). Looked up once."""
     global _TYPES
     if _TYPES is None:
-        found: dict[str, type] = {}
-        for module, name in (
-            ("anthropic", "Stream"),
-            ("anthropic", "AsyncStream"),
-            ("anthropic._response", "BaseAPIResponse"),
-            ("anthropic._legacy_response", "LegacyAPIResponse"),
-            ("anthropic._response", "AsyncAPIResponse"),
-        ):
-            try:
-                cls = getattr(importlib.import_module(module), name)
-            except (ImportError, AttributeError):
-                continue
-            if isinstance(cls, type):
-                found[name] = cls
-
-        def some(*names: str) -> tuple[type, ...]:
-            return tuple(found[n] for n in names if n in found)
-
-        _TYPES = (
-            some("Stream"),
-            some("AsyncStream"),
-            some("BaseAPIResponse", "LegacyAPIResponse"),
-            some("AsyncAPIResponse"),
+        _TYPES = sdk_classes(
+            [("anthropic", "Stream")],
+            [("anthropic", "AsyncStream")],
+            [("anthropic._response", "BaseAPIResponse"), ("anthropic._legacy_response", "LegacyAPIResponse")],
+            [("anthropic._response", "AsyncAPIResponse")],
         )
     return _TYPES
 

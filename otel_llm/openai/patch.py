@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.context import Context
 
 from otel_llm import semconv
+from otel_llm._core.instrumentor import sdk_classes
 from otel_llm._core.raw import AsyncRawResponseProxy, RawResponseProxy, handler_for
 from otel_llm._core.settings import Settings
 from otel_llm._core.span import LlmCall, call_async, call_sync, instrumenting_context, start_call
@@ -117,23 +118,14 @@ EMBEDDINGS = Operation(
 )
 
 
-def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+def _sdk_types() -> tuple[tuple[type, ...], ...]:
     """(sync streams, async streams, legacy raw responses, lazily-read raw responses)."""
-    from openai import AsyncStream, Stream
-
-    try:
-        from openai._legacy_response import LegacyAPIResponse
-
-        legacy: tuple[type, ...] = (LegacyAPIResponse,)
-    except ImportError:
-        legacy = ()
-    try:
-        from openai._response import BaseAPIResponse
-
-        lazy: tuple[type, ...] = (BaseAPIResponse,)
-    except ImportError:
-        lazy = ()
-    return (Stream,), (AsyncStream,), legacy, lazy
+    return sdk_classes(
+        [("openai", "Stream")],
+        [("openai", "AsyncStream")],
+        [("openai._legacy_response", "LegacyAPIResponse")],
+        [("openai._response", "BaseAPIResponse")],
+    )
 
 
 def _start(
@@ -217,7 +209,7 @@ def _iterating_proxy(result: Any, is_async: bool) -> type[SyncStreamProxy] | typ
     return None
 
 
-_TYPES: tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]] = ((), (), (), ())
+_TYPES: tuple[tuple[type, ...], ...] = ((), (), (), ())
 
 
 def _load_types() -> None:
