@@ -172,18 +172,14 @@ def _failure(exc: BaseException | None) -> BaseException | None:
 
 class _Active:
     """A scope made current: ``manual`` as :func:`current_llm_call`, and ``ctx`` (unless None) as
-    the OpenTelemetry context. :meth:`undo` puts back what they replaced, in any Context, without
-    raising."""
+    the OpenTelemetry context. :meth:`undo` puts back what they replaced, without raising (in
+    another Context it leaves both as they are)."""
 
-    __slots__ = ("_otel_token", "_previous", "_token")
+    __slots__ = ("_otel_token", "_token")
 
     def __init__(self, manual: ManualCall | None, ctx: otel_context.Context | None) -> None:
         self._token = _current.set(manual)
-        self._previous: otel_context.Context | None = None
-        self._otel_token: contextvars.Token[otel_context.Context] | None = None
-        if ctx is not None:
-            self._previous = otel_context.get_current()
-            self._otel_token = otel_context.attach(ctx)
+        self._otel_token = None if ctx is None else otel_context.attach(ctx)
 
     def undo(self) -> None:
         try:

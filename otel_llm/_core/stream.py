@@ -109,7 +109,8 @@ class StreamState:
         self.exhausted = False  # the wrapped stream ended (not closed, dropped or failed)
 
     def chunk(self, chunk: Any) -> None:
-        """One chunk (for proxies of other shapes; the stream proxies below inline this)."""
+        """Hold one chunk the caller received (``next(proxy)`` and proxies of other shapes; the
+        iteration paths below inline this, once per chunk)."""
         if self.done:
             return
         if not self.started:
@@ -210,14 +211,7 @@ class StreamState:
         except BaseException as exc:
             self.finish(exc)
             raise
-        if not self.started:
-            self.first(chunk)
-        buffer = self.buffer
-        buffer.append(chunk)
-        if self.tail:
-            self.pulled += 1
-        elif len(buffer) >= BATCH:
-            self.flush()
+        self.chunk(chunk)
         return chunk
 
 
