@@ -167,11 +167,16 @@ class PriceBook:
         hit = self._cache.get(key, _MISS)
         if hit is not _MISS:
             return hit  # type: ignore[return-value]
-        found = self._resolve(key[0], key[1:])
+        return self._remember(self._cache, key, self._resolve(key[0], key[1:]))
+
+    def _remember(
+        self, cache: dict[Any, Any], key: Any, found: Price | _Tiered | None
+    ) -> Price | _Tiered | None:
+        """Store ``found`` under ``key`` in one of the bounded caches (cleared when full)."""
         with self._lock:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = found
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = found
         return found
 
     def cost(
@@ -229,21 +234,7 @@ class PriceBook:
         name, else the catalogue's price in that tier for either name."""
         provider, model, request_model, tier = key
         models = (model,) if request_model is None else (model, request_model)
-        found: Price | _Tiered | None = None
-        for name in models:
-            found = self._override(provider, name)
-            if found is not None:
-                break
-        else:
-            for name in models:
-                found = self._from_catalogue(provider, name, {"service_tier": tier})
-                if found is not None:
-                    break
-        with self._lock:
-            if len(self._tiers) >= _CACHE_LIMIT:
-                self._tiers.clear()
-            self._tiers[key] = found
-        return found
+        return self._remember(self._tiers, key, self._resolve(provider, models, {"service_tier": tier}))
 
     def _override(self, provider: str, model: str) -> Price | None:
         lowered = model.lower()
@@ -253,14 +244,17 @@ class PriceBook:
                 return price
         return None
 
-    def _resolve(self, provider: str, models: tuple[str, ...]) -> Price | _Tiered | None:
-        """The first override of any of ``models``, else the first catalogue price of any."""
+    def _resolve(
+        self, provider: str, models: tuple[str, ...], context: Mapping[str, str] | None = None
+    ) -> Price | _Tiered | None:
+        """The first override of any of ``models``, else the first catalogue price of any (in
+        genai-prices' price ``context``: the service tier)."""
         for model in models:
             price = self._override(provider, model)
             if price is not None:
                 return price
         for model in models:
-            found = self._from_catalogue(provider, model)
+            found = self._from_catalogue(provider, model, context)
             if found is not None:
                 return found
         return None
