@@ -75,28 +75,32 @@ class _Budget:
         self.cut = False  # a string was cut (the marker is in the output)
 
     def take(self, text: str) -> str:
-        if self.left < 0:
-            return text
-        if len(text) <= self.left:
-            self.left -= len(text)
+        if self._fits(len(text)):
             return text
         kept = text[: self.left]
-        self.left = 0
-        self.cut = True
+        self._cut()
         return kept + TRUNCATED_MARKER
 
     def number(self, value: float) -> Any:
         """A number of tool arguments or results, counted by its printed length (a long array of
         numbers is content too); past the limit, the marker in its place."""
-        if self.left < 0:
+        if self._fits(len(repr(value))):
             return value
-        size = len(repr(value))
+        self._cut()
+        return TRUNCATED_MARKER
+
+    def _fits(self, size: int) -> bool:
+        """Whether ``size`` more characters fit (then they are counted)."""
+        if self.left < 0:
+            return True
         if size <= self.left:
             self.left -= size
-            return value
+            return True
+        return False
+
+    def _cut(self) -> None:
         self.left = 0
         self.cut = True
-        return TRUNCATED_MARKER
 
     @property
     def spent(self) -> bool:
