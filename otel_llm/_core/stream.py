@@ -19,7 +19,6 @@ import atexit
 import inspect
 import logging
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
@@ -60,13 +59,16 @@ class StreamHandler(Protocol):
         """Called once before the span ends: set response attributes and usage on ``call``."""
 
 
-# A handler may also define ``tail(first_chunk, call) -> int``, asked once, at the first chunk:
-# a positive N means it can do with the last N chunks of the stream and the count of chunks. The
-# stream then holds only those (a ``deque(maxlen=N)``: each chunk is freed as soon as the app
-# drops it, rather than kept until a batch is full) and, at the end, hands them to
-# ``on_tail(chunks, pulled, exhausted)`` instead of ``on_chunks`` (``exhausted``: the stream ran to
-# its end, rather than being closed, dropped or failing). Holding every chunk of a stream costs
-# more than reading it: the allocator cannot reuse the memory of the chunks just read.
+# A handler may also define ``tail(first_chunk, call) -> str | None``, asked once, at the first
+# chunk. A field name (a "mark") means it can do with the stream's last chunk, the count of chunks
+# and what it reads off the chunk just before the one that carries the mark (the field is not None
+# there, as ``usage`` on OpenAI's last chunk). The stream then keeps only its last chunk, as the app
+# does; when a chunk carrying the mark arrives, ``on_mark(previous)`` gets the chunk before it (None
+# at the first chunk) while the app still holds it; at the end ``on_tail(last, pulled, exhausted)``
+# replaces ``on_chunks`` (``exhausted``: the stream ran to its end, rather than being closed,
+# dropped or failing). Holding chunks costs more than reading them: a chunk kept alive after the
+# app dropped it keeps the allocator from reusing its memory (one chunk held to the end of a
+# 23-chunk stream measured 8 µs).
 
 
 # Chunks held before they are handed to the handler (bounds the chunks a stream keeps alive).
@@ -80,12 +82,13 @@ class StreamState:
 
     __slots__ = (
         "_on_chunks",
-        "_tail",
         "buffer",
         "call",
         "done",
         "exhausted",
         "handler",
+        "last",
+        "mark",
         "next",
         "pulled",
         "started",
@@ -97,29 +100,33 @@ class StreamState:
         self.handler = handler
         self.done = False
         self.started = False
-        # A list, or in tail mode a deque(maxlen=N).
-        self.buffer: list[Any] | deque[Any] = []
+        self.buffer: list[Any] = []
         # The wrapped iterator's bound __next__, set by the sync proxy (None: iter() on first pull).
         self.next: Any = None
         self._on_chunks: Callable[[list[Any]], None] | None = getattr(handler, "on_chunks", None)
-        self._tail: Callable[[Any, LlmCall], int] | None = getattr(handler, "tail", None)
-        # Tail mode (see StreamHandler): only the last chunks are held; ``pulled`` counts them all.
+        # Tail mode (see StreamHandler): only the last chunk is held; ``pulled`` counts them all.
         self.tail = False
+        self.mark = ""
+        self.last: Any = None
         self.pulled = 0
         self.exhausted = False  # the wrapped stream ended (not closed, dropped or failed)
 
     def chunk(self, chunk: Any) -> None:
-        """Hold one chunk the caller received (``next(proxy)`` and proxies of other shapes; the
+        """Take one chunk the caller received (``next(proxy)`` and proxies of other shapes; the
         iteration paths below inline this, once per chunk)."""
         if self.done:
             return
         if not self.started:
             self.first(chunk)
+        if self.tail:
+            if getattr(chunk, self.mark, None) is not None:
+                self.marked()
+            self.last = chunk
+            self.pulled += 1
+            return
         buffer = self.buffer
         buffer.append(chunk)
-        if self.tail:
-            self.pulled += 1
-        elif len(buffer) >= BATCH:
+        if len(buffer) >= BATCH:
             self.flush()
 
     def first(self, chunk: Any) -> None:
@@ -127,29 +134,38 @@ class StreamState:
         self.started = True
         try:
             self.call.first_chunk()
-            tail = self._tail
+            tail = getattr(self.handler, "tail", None)
             if tail is not None:
-                keep = tail(chunk, self.call)
-                if keep > 0 and not self.buffer:
-                    self.buffer = deque(maxlen=keep)
+                mark = tail(chunk, self.call)
+                if mark and not self.buffer:
+                    self.mark = mark
                     self.tail = True
+        except Exception:
+            _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+
+    def marked(self) -> None:
+        """A chunk carrying the mark arrived: the handler reads the one before it (tail mode)."""
+        try:
+            self.handler.on_mark(self.last)  # type: ignore[attr-defined]
         except Exception:
             _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
 
     def flush(self) -> None:
         """Hand the buffered chunks to the handler (dropped once the span has ended)."""
+        if self.tail:
+            last, self.last = self.last, None
+            if not self.done:
+                try:
+                    self.handler.on_tail(last, self.pulled, self.exhausted)  # type: ignore[attr-defined]
+                except Exception:
+                    _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
+            return
         buffer = self.buffer
         if not buffer:
             return
         chunks = list(buffer)
         buffer.clear()
         if self.done:
-            return
-        if self.tail:
-            try:
-                self.handler.on_tail(chunks, self.pulled, self.exhausted)  # type: ignore[attr-defined]
-            except Exception:
-                _log.debug("otel_llm: stream chunk handling failed", exc_info=True)
             return
         on_chunks = self._on_chunks
         if on_chunks is not None:
@@ -290,9 +306,24 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
             raise
         state.chunk(chunk)
         yield chunk
+    if state.tail:
+        mark = state.mark
+        while True:
+            try:
+                chunk = pull()
+            except StopIteration:
+                state.exhaust()
+                return
+            except BaseException as exc:
+                state.finish(exc)
+                raise
+            if getattr(chunk, mark, None) is not None:
+                state.marked()
+            state.last = chunk
+            state.pulled += 1
+            yield chunk
     buffer = state.buffer  # flush() empties it in place: the same object throughout
     append = buffer.append
-    tail = state.tail
     while True:
         try:
             chunk = pull()
@@ -303,9 +334,7 @@ def _iterate(proxy: SyncStreamProxy, state: StreamState) -> Iterator[Any]:
             state.finish(exc)
             raise
         append(chunk)
-        if tail:
-            state.pulled += 1
-        elif len(buffer) >= BATCH:
+        if len(buffer) >= BATCH:
             state.flush()
         yield chunk
 
@@ -332,14 +361,7 @@ class _AsyncPump:
         except BaseException as exc:
             state.finish(exc)
             raise
-        if not state.started:
-            state.first(chunk)
-        buffer = state.buffer
-        buffer.append(chunk)
-        if state.tail:
-            state.pulled += 1
-        elif len(buffer) >= BATCH:
-            state.flush()
+        state.chunk(chunk)
         return chunk
 
 

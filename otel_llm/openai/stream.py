@@ -20,11 +20,12 @@ _MAX_TEXT = 1 << 20  # characters kept per stream for estimates and content capt
 # Chunks kept before they are folded into the accumulators (bounds the memory held per stream); the
 # core hands chunks over in batches of the same size, so a batch is folded as it arrives.
 _FOLD_EVERY = BATCH
-# Chunks kept in tail mode (ChatStreamHandler.tail): the usage chunk, the finish chunk before it,
-# and room for a server that sends one more.
-_TAIL = 4
+# Tail mode's mark (ChatStreamHandler.tail): the field that is set on the usage chunk only. The
+# chunk before it is the finish chunk, read when the usage chunk arrives.
+_MARK = "usage"
+_NOTHING_BEFORE = (None, None, None, None, None)
 # Servers (address, port) whose streams did not fit tail mode: a stream that ran to its end had
-# its usage chunk or its finish reason outside the last chunks (chunks sent after them). Their
+# its usage chunk or its finish reason elsewhere than the last two chunks (chunks sent after them). Their
 # later streams fold every chunk. Bounded: cleared when full.
 _FULL_FOLD: set[tuple[str | None, int | None]] = set()
 _FULL_FOLD_LIMIT = 256
@@ -75,17 +76,20 @@ class ChatStreamHandler:
     honours ``n`` (choice indices ``0..n-1``) gives the same result as the full pass.
 
     Tail mode (:meth:`tail`): when the request asked for usage, the server confirmed it will send
-    it, one choice was asked for and content capture is off, only the last chunks are kept; they
-    hold everything the span needs. Such a stream cut before its usage chunk (dropped, or closed
-    early by the app) has no text to count: its output tokens are estimated as one per chunk.
+    it, one choice was asked for and content capture is off, no chunk is kept beyond the app's own
+    hold of it: the usage chunk (the last) and what the finish chunk before it carries hold
+    everything the span needs. Such a stream cut before its usage chunk (dropped, or closed early by
+    the app) has no text to count: its output tokens are estimated as one per chunk.
     """
 
     __slots__ = (
+        "before",
         "choice_count",
         "choices",
         "complete",
         "fingerprint",
         "include_usage",
+        "last",
         "messages",
         "model",
         "pending",
@@ -103,6 +107,10 @@ class ChatStreamHandler:
         self.include_usage = include_usage  # the request set stream_options.include_usage
         self.pulled: int | None = None  # in tail mode, the count of chunks of the stream
         self.complete = False  # in tail mode, whether the stream ran to its end
+        self.last: Any = None  # in tail mode, the stream's last chunk
+        # In tail mode, what on_mark read off the finish chunk: (finish reason, fingerprint, tier,
+        # id, model); None when it folded that chunk instead (another shape).
+        self.before: tuple[Any, ...] | None = None
         self.response_id: str | None = None
         self.model: str | None = None
         self.fingerprint: str | None = None
@@ -111,22 +119,64 @@ class ChatStreamHandler:
         self.choices: dict[int, _Choice] = {}
         self.pending: list[Any] = []
 
-    def tail(self, chunk: Any, call: LlmCall) -> int:
-        """The chunks to keep (see the class docstring), asked at the first chunk: ``_TAIL`` when
-        the request set ``stream_options.include_usage``, the server confirmed it (its chunks carry
-        the ``usage`` field, null until the last, as OpenAI documents), ``n`` is 1 and content
-        capture is off; 0 (every chunk) otherwise."""
+    def tail(self, chunk: Any, call: LlmCall) -> str | None:
+        """Tail mode's mark (see the class docstring), asked at the first chunk: ``usage`` when the
+        request set ``stream_options.include_usage``, the server confirmed it (its chunks carry the
+        ``usage`` field, null until the last, as OpenAI documents), ``n`` is 1 and content capture
+        is off; None (every chunk is folded) otherwise."""
         if not self.include_usage or self.choice_count != 1 or call.capture_content:
-            return 0
+            return None
         if _FULL_FOLD and (call.server_address, call.server_port) in _FULL_FOLD:
-            return 0
+            return None
         fields = getattr(chunk, "model_fields_set", None)
-        return _TAIL if isinstance(fields, (set, frozenset)) and "usage" in fields else 0
+        return _MARK if isinstance(fields, (set, frozenset)) and "usage" in fields else None
 
-    def on_tail(self, chunks: list[Any], pulled: int, exhausted: bool = False) -> None:
-        """Tail mode's end: the last chunks of a stream of ``pulled`` chunks; ``exhausted``: it
-        ran to its end."""
-        self.pending = chunks
+    def on_mark(self, previous: Any) -> None:
+        """Tail mode: the usage chunk arrived; ``previous`` is the chunk before it (the finish
+        chunk), still held by the app. A chunk of the one choice (index 0) is read into
+        ``before``; one of another shape is folded (exact, as the full fold)."""
+        if previous is None:
+            return
+        try:
+            choices = previous.choices
+            reason = None
+            if choices:
+                choice = choices[0]
+                if len(choices) != 1 or choice.index != 0:
+                    raise AttributeError("several choices")
+                reason = choice.finish_reason
+            before = (reason, previous.system_fingerprint, previous.service_tier, previous.id, previous.model)
+        except AttributeError:
+            self._seed()
+            self._fold(previous)
+            return
+        self._seed()  # a mark before (usage on every chunk): the earlier chunk's values first
+        self.before = before
+
+    def _seed(self) -> None:
+        """Fold what ``before`` holds into the accumulators (the fold's order: before what follows)."""
+        before, self.before = self.before, None
+        if before is None:
+            return
+        reason, fingerprint, tier, response_id, model = before
+        if not self.response_id:
+            self.response_id = response_id
+        if not self.model:
+            self.model = model
+        if fingerprint:
+            self.fingerprint = fingerprint
+        if tier:
+            self.service_tier = tier
+        acc = self.choices.get(0)
+        if acc is None:
+            acc = self.choices[0] = _Choice()
+        if reason:
+            acc.finish_reason = reason
+
+    def on_tail(self, last: Any, pulled: int, exhausted: bool = False) -> None:
+        """Tail mode's end: the last chunk of a stream of ``pulled`` chunks (None: none came);
+        ``exhausted``: it ran to its end."""
+        self.last = last
         self.pulled = pulled
         self.complete = exhausted
 
@@ -156,10 +206,9 @@ class ChatStreamHandler:
         for acc in self.choices.values():
             acc.compact()
 
-    def _finish_light(self, need_usage: bool = True) -> bool:
+    def _finish_light(self) -> bool:
         """Fold the pending chunks without reading texts, roles or tool calls; only when usage
-        arrived, unless ``need_usage`` is False (tail mode: there is nothing else to read). False
-        (and nothing changed) when that does not apply: fold everything then."""
+        arrived. False (and nothing changed) when that does not apply: fold everything then."""
         pending = self.pending
         try:
             usage = self.usage
@@ -167,7 +216,7 @@ class ChatStreamHandler:
                 if chunk.usage is not None:
                     usage = chunk.usage
                     break
-            if usage is None and need_usage:
+            if usage is None:
                 return False
             # The first non-empty id and model (Azure's first chunk, its prompt filter results,
             # has both empty).
@@ -307,15 +356,16 @@ class ChatStreamHandler:
                     acc.text_len += len(arguments)
 
     def on_finish(self, call: LlmCall) -> None:
-        if self.pulled is not None:  # tail mode: the last chunks only
-            if self.pending and not self._finish_light(need_usage=False):
-                self._fold_pending()
+        if self.pulled is not None:  # tail mode: the last chunk and what on_mark read
+            if self._finish_tail(call):
+                return
+            self._seed()
+            if self.last is not None:
+                self._fold(self.last)
+                self.last = None
             if self.complete and (
                 self.usage is None or not any(c.finish_reason for c in self.choices.values())
             ):
-                # A whole stream whose last chunks lack its usage or finish reason: this server
-                # sends chunks after them. This span gets what the tail held (the tokens as an
-                # estimate); the server's later streams fold every chunk.
                 _no_tail_for(call)
         elif self.pending and (call.capture_content or not self._finish_light()):
             self._fold_pending()
@@ -334,7 +384,51 @@ class ChatStreamHandler:
         if call.capture_content and ordered:
             call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, [self._message(c) for c in ordered])
 
-    def _estimate(self, call: LlmCall) -> Usage:
+    def _finish_tail(self, call: LlmCall) -> bool:
+        """Tail mode's end for a ``ChatCompletionChunk`` of the one choice asked for (index 0)
+        after a finish chunk read by on_mark (or none): the span straight from them, as folding
+        the two would give it. False, with nothing changed, otherwise."""
+        if self.choices or self.response_id or self.model or self.fingerprint or self.service_tier:
+            return False  # on_mark folded a chunk of another shape, or met several marks
+        last = self.last
+        reason, fingerprint, tier, response_id, model = self.before or _NOTHING_BEFORE
+        try:
+            if last is not None:
+                usage = last.usage
+                choices = last.choices
+                if choices:
+                    choice = choices[0]
+                    if len(choices) != 1 or choice.index != 0:
+                        return False
+                    reason = choice.finish_reason or reason
+                fingerprint = last.system_fingerprint or fingerprint
+                tier = last.service_tier or tier
+                response_id = response_id or last.id
+                model = model or last.model
+            else:
+                usage = None
+        except AttributeError:
+            return False
+        self.last = self.before = None
+        self.response_id, self.model, self.usage = response_id, model, usage
+        if self.complete and (usage is None or not reason):
+            # A whole stream whose last chunks lack its usage or finish reason: this server sends
+            # chunks after them. This span gets what the tail held (the tokens as an estimate);
+            # the server's later streams fold every chunk.
+            _no_tail_for(call)
+        counts = extract.chat_usage(usage)
+        if counts is None and response_id is not None:
+            counts = self._estimate(call, finished=bool(reason))
+        extra = {}
+        if type(fingerprint) is str:
+            extra[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+        if type(tier) is str:
+            extra[semconv.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        reasons = [reason] if type(reason) is str and reason else None
+        call.set_response(response_id, model, reasons, counts, extra, typed=True)
+        return True
+
+    def _estimate(self, call: LlmCall, finished: bool | None = None) -> Usage:
         counter = call.settings.tokens
         model = self.model or call.request_model
         in_texts = extract.chat_input_texts(self.messages)
@@ -345,7 +439,8 @@ class ChatStreamHandler:
         if self.pulled is not None:
             # Tail mode, cut before the usage chunk: the texts were not kept. Servers stream about
             # one token per chunk; the first chunk (the role) and a finish chunk carry none.
-            finished = any(c.finish_reason for c in self.choices.values())
+            if finished is None:
+                finished = any(c.finish_reason for c in self.choices.values())
             out = max(self.pulled - 1 - finished, 0)
             return Usage(input_tokens=inp, output_tokens=out, estimate_method=f"{method}+chunks")
         out_texts: list[str] = []

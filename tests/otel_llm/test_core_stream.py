@@ -281,41 +281,51 @@ def test_stream_end_leaves_any_other_context_alone(settings: Settings, telemetry
 
 
 class Chunk:
-    """A chunk the test can watch die (weakref)."""
+    """A chunk the test can watch die (weakref); ``mark`` set on the ones that carry the mark."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, mark: bool = False) -> None:
         self.n = n
+        self.mark = True if mark else None
 
 
 class TailOnly(Counting):
-    """Asks for the last ``keep`` chunks only (tail mode)."""
+    """Asks for tail mode with the mark ``mark``; records what it is handed."""
 
-    def __init__(self, keep: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.keep = keep
-        self.tail_got: tuple[list[Any], int] | None = None
+        self.marked: list[int | None] = []
+        self.tail_got: tuple[int | None, int] | None = None
         self.exhausted: bool | None = None
 
-    def tail(self, chunk: Any, call: LlmCall) -> int:
-        return self.keep
+    def tail(self, chunk: Any, call: LlmCall) -> str | None:
+        return "mark"
 
-    def on_tail(self, chunks: list[Any], pulled: int, exhausted: bool) -> None:
-        self.tail_got = ([c.n for c in chunks], pulled)
+    def on_mark(self, previous: Any) -> None:
+        self.marked.append(None if previous is None else previous.n)
+
+    def on_tail(self, last: Any, pulled: int, exhausted: bool) -> None:
+        self.tail_got = (None if last is None else last.n, pulled)
         self.exhausted = exhausted
 
 
-def test_tail_mode_frees_chunks_the_app_dropped(settings: Settings, telemetry: Telemetry) -> None:
+def test_tail_mode_holds_no_chunk_the_app_dropped(settings: Settings, telemetry: Telemetry) -> None:
     import weakref
 
     watch: list[weakref.ref[Chunk]] = []
+    alive_at_mark: list[list[int]] = []
 
     def source() -> Iterator[Chunk]:  # makes each chunk when pulled, keeps none
         for i in range(6):
-            chunk = Chunk(i)
+            chunk = Chunk(i, mark=i == 5)
             watch.append(weakref.ref(chunk))
             yield chunk
 
-    handler = TailOnly(2)
+    class Watching(TailOnly):
+        def on_mark(self, previous: Any) -> None:
+            super().on_mark(previous)
+            alive_at_mark.append([i for i, ref in enumerate(watch) if ref() is not None])
+
+    handler = Watching()
     proxy = SyncStreamProxy(source(), StreamState(start(settings), handler))
     seen = []
     for chunk in proxy:  # the app keeps only the numbers
@@ -323,9 +333,11 @@ def test_tail_mode_frees_chunks_the_app_dropped(settings: Settings, telemetry: T
         del chunk
         gc.collect()
         alive = [i for i, ref in enumerate(watch) if ref() is not None]
-        assert alive == seen[-2:]  # only the last two pulled are held
+        assert alive == seen[-1:]  # only the last pulled is held, as the app's loop holds it
     assert seen == [0, 1, 2, 3, 4, 5]
-    assert handler.tail_got == ([4, 5], 6) and handler.chunks == [] and handler.finished == 1
+    # the chunk before the marked one was handed over while still alive, then dropped
+    assert handler.marked == [4] and alive_at_mark == [[4, 5]]
+    assert handler.tail_got == (5, 6) and handler.chunks == [] and handler.finished == 1
     assert handler.exhausted is True
     # without tail mode the chunks are held until a batch is full or the stream ends
     watch.clear()
@@ -337,34 +349,49 @@ def test_tail_mode_frees_chunks_the_app_dropped(settings: Settings, telemetry: T
 
 
 def test_tail_mode_through_next_and_mixed_iteration(settings: Settings, telemetry: Telemetry) -> None:
-    handler = TailOnly(3)
-    proxy = SyncStreamProxy(Source([Chunk(i) for i in range(5)]), StreamState(start(settings), handler))
+    handler = TailOnly()
+    chunks = [Chunk(i, mark=i in (0, 3)) for i in range(5)]
+    proxy = SyncStreamProxy(Source(chunks), StreamState(start(settings), handler))
     assert next(proxy).n == 0 and next(proxy).n == 1
     assert [c.n for c in proxy] == [2, 3, 4]
-    assert handler.tail_got == ([2, 3, 4], 5) and handler.exhausted is True
+    # a mark on the first chunk has nothing before it
+    assert handler.marked == [None, 2]
+    assert handler.tail_got == (4, 5) and handler.exhausted is True
     assert len(telemetry.spans()) == 1
 
 
 async def test_tail_mode_async(settings: Settings, telemetry: Telemetry) -> None:
     async def agen() -> AsyncIterator[Chunk]:
         for i in range(4):
-            yield Chunk(i)
+            yield Chunk(i, mark=i == 3)
 
-    handler = TailOnly(2)
+    handler = TailOnly()
     proxy = AsyncStreamProxy(agen(), StreamState(start(settings), handler))
     assert [c.n async for c in proxy] == [0, 1, 2, 3]
-    assert handler.tail_got == ([2, 3], 4) and handler.exhausted is True
+    assert handler.marked == [2]
+    assert handler.tail_got == (3, 4) and handler.exhausted is True
     assert len(telemetry.spans()) == 1
 
 
 def test_tail_mode_closed_early_hands_over_what_was_pulled(settings: Settings, telemetry: Telemetry) -> None:
-    handler = TailOnly(4)
-    proxy = SyncStreamProxy(Source([Chunk(i) for i in range(9)]), StreamState(start(settings), handler))
+    handler = TailOnly()
+    chunks = [Chunk(i, mark=i == 8) for i in range(9)]
+    proxy = SyncStreamProxy(Source(chunks), StreamState(start(settings), handler))
     for chunk in proxy:
         if chunk.n == 2:
             break
     proxy.close()
-    assert handler.tail_got == ([0, 1, 2], 3) and handler.exhausted is False
+    assert handler.marked == []
+    assert handler.tail_got == (2, 3) and handler.exhausted is False
+    assert len(telemetry.spans()) == 1
+
+
+def test_tail_mode_empty_stream(settings: Settings, telemetry: Telemetry) -> None:
+    handler = TailOnly()
+    proxy = SyncStreamProxy(Source([]), StreamState(start(settings), handler))
+    assert list(proxy) == []
+    # no first chunk: tail mode never began, the handler ends as usual
+    assert handler.tail_got is None and handler.finished == 1
     assert len(telemetry.spans()) == 1
 
 

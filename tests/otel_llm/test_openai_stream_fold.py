@@ -320,7 +320,7 @@ class Tail(ChatStreamHandler):
 
     __slots__ = ("kept",)
 
-    def tail(self, chunk: Any, call: Any) -> int:
+    def tail(self, chunk: Any, call: Any) -> str | None:
         self.kept = super().tail(chunk, call)
         return self.kept
 
@@ -331,8 +331,8 @@ def test_tail_mode_gives_the_span_of_the_full_fold(telemetry: Telemetry, n: int)
     full, _ = _run(telemetry, chunks, FullFold(MESSAGES, 1))
     handler = Tail(MESSAGES, 1, include_usage=True)
     tail, state = _run(telemetry, chunks, handler)
-    assert handler.kept == openai_stream._TAIL and state.tail and state.pulled == len(chunks)
-    assert type(state.buffer).__name__ == "deque" and state.buffer.maxlen == openai_stream._TAIL
+    assert handler.kept == "usage" and state.tail and state.pulled == len(chunks)
+    assert state.last is None and state.buffer == []  # nothing held once the span ended
     assert tail == full
     assert tail[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
     assert tail[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == n - 2
@@ -359,12 +359,12 @@ def test_tail_mode_cut_before_usage_estimates_one_token_per_chunk(telemetry: Tel
 @pytest.mark.parametrize(
     ("include_usage", "choice_count", "capture", "usage_field", "kept"),
     [
-        (True, 1, False, True, openai_stream._TAIL),
-        (False, 1, False, True, 0),  # the request did not ask for usage
-        (True, 2, False, True, 0),  # n=2: a choice's finish reason may be far from the end
-        (True, None, False, True, 0),  # n unknown
-        (True, 1, True, True, 0),  # content capture needs every text
-        (True, 1, False, False, 0),  # the server did not confirm it will send usage
+        (True, 1, False, True, "usage"),
+        (False, 1, False, True, None),  # the request did not ask for usage
+        (True, 2, False, True, None),  # n=2: a choice's finish reason may be far from the end
+        (True, None, False, True, None),  # n unknown
+        (True, 1, True, True, None),  # content capture needs every text
+        (True, 1, False, False, None),  # the server did not confirm it will send usage
     ],
 )
 def test_tail_mode_only_when_the_last_chunks_hold_everything(
@@ -373,7 +373,7 @@ def test_tail_mode_only_when_the_last_chunks_hold_everything(
     choice_count: int | None,
     capture: bool,
     usage_field: bool,
-    kept: int,
+    kept: str | None,
 ) -> None:
     call = _chat_call(telemetry, capture)
     first = _single_choice(3, with_usage=False)[0]
@@ -433,7 +433,7 @@ def test_tail_mode_gives_way_for_a_server_sending_chunks_after_usage(
         assert (None, None) in openai_stream._FULL_FOLD
         handler = Tail(MESSAGES, 1, include_usage=True)
         second, state = _run(telemetry, chunks, handler)
-        assert handler.kept == 0 and not state.tail
+        assert handler.kept is None and not state.tail
         assert second[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 9
         assert second[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
         assert second[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
@@ -450,7 +450,91 @@ def test_tail_mode_stays_after_streams_the_app_cut(telemetry: Telemetry) -> None
     assert not openai_stream._FULL_FOLD
     handler = Tail(MESSAGES, 1, include_usage=True)
     _run(telemetry, chunks, handler)
-    assert handler.kept == openai_stream._TAIL and not openai_stream._FULL_FOLD
+    assert handler.kept == "usage" and not openai_stream._FULL_FOLD
 
 
-_TAIL_EXTRA = openai_stream._TAIL
+_TAIL_EXTRA = 2
+
+
+class TailEnd(Tail):
+    """Tail, recording whether the end read the last chunks directly (``_finish_tail``)."""
+
+    __slots__ = ("direct",)
+
+    def _finish_tail(self, call: Any) -> bool:
+        self.direct = super()._finish_tail(call)
+        return self.direct
+
+
+class _Partial:
+    """A chunk of another shape: a ChatCompletionChunk's fields but no ``service_tier``."""
+
+    def __init__(self, chunk: ChatCompletionChunk) -> None:
+        self.id, self.model, self.usage = chunk.id, chunk.model, chunk.usage
+        self.choices, self.system_fingerprint = chunk.choices, chunk.system_fingerprint
+        self.model_fields_set = chunk.model_fields_set
+
+
+def _other_choice(chunks: list[ChatCompletionChunk], index: int) -> list[ChatCompletionChunk]:
+    finish = chunks[-2].model_dump()
+    finish["choices"] = [{**finish["choices"][0], "index": index}]
+    return [*chunks[:-2], ChatCompletionChunk.model_validate(finish), chunks[-1]]
+
+
+def _two_choices(chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
+    finish = chunks[-2].model_dump()
+    finish["choices"] = [
+        finish["choices"][0],
+        {**finish["choices"][0], "index": 1, "finish_reason": "length"},
+    ]
+    return [*chunks[:-2], ChatCompletionChunk.model_validate(finish), chunks[-1]]
+
+
+def _usage_on_finish(chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
+    # usage on the finish chunk itself, with no chunk after it
+    finish = chunks[-2].model_dump()
+    finish["usage"] = chunks[-1].usage.model_dump() if chunks[-1].usage else None
+    return [*chunks[:-2], ChatCompletionChunk.model_validate(finish)]
+
+
+@pytest.mark.parametrize(
+    ("shape", "direct", "reasons"),
+    [
+        ("openai", True, ["stop"]),
+        ("usage_on_finish_chunk", True, ["stop"]),
+        ("other_shape", False, ["stop"]),
+        ("choice_index_1", False, ["stop"]),
+        ("two_choices", False, ["stop", "length"]),
+        ("usage_on_every_chunk", False, ["stop"]),
+    ],
+)
+def test_tail_end_reads_the_last_chunks_as_the_full_fold_would(
+    telemetry: Telemetry, shape: str, direct: bool, reasons: list[str]
+) -> None:
+    chunks: list[Any] = _single_choice(8, with_usage=True)
+    if shape == "usage_on_finish_chunk":
+        chunks = _usage_on_finish(chunks)
+    elif shape == "other_shape":
+        chunks = [chunks[0], *(_Partial(c) for c in chunks[1:])]
+    elif shape == "choice_index_1":
+        chunks = _other_choice(chunks, 1)
+    elif shape == "two_choices":
+        chunks = _two_choices(chunks)
+    elif shape == "usage_on_every_chunk":  # as vLLM's continuous usage stats: a mark on every chunk
+        usage = chunks[-1].usage
+        chunks = [c.model_copy(update={"usage": usage}) for c in chunks[:-1]] + chunks[-1:]
+    openai_stream._FULL_FOLD.clear()
+    try:
+        full, _ = _run(telemetry, chunks, FullFold(MESSAGES, 1))
+        handler = TailEnd(MESSAGES, 1, include_usage=True)
+        tail, state = _run(telemetry, chunks, handler)
+        assert state.tail and handler.direct is direct
+        assert tail == full
+        assert tail[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == reasons
+        assert tail[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 9
+        assert tail[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 6
+        assert tail[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-fold"
+        assert semconv.OTEL_LLM_USAGE_ESTIMATED not in tail
+        assert not openai_stream._FULL_FOLD  # everything was in the tail
+    finally:
+        openai_stream._FULL_FOLD.clear()
