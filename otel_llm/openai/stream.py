@@ -137,21 +137,20 @@ class ChatStreamHandler:
         ``before``; one of another shape is folded (exact, as the full fold)."""
         if previous is None:
             return
+        before = None
         try:
             choices = previous.choices
-            reason = None
-            if choices:
-                choice = choices[0]
-                if len(choices) != 1 or choice.index != 0:
-                    raise AttributeError("several choices")
-                reason = choice.finish_reason
-            before = (reason, previous.system_fingerprint, previous.service_tier, previous.id, previous.model)
+            if not choices or (len(choices) == 1 and choices[0].index == 0):
+                reason = choices[0].finish_reason if choices else None
+                fields = (previous.system_fingerprint, previous.service_tier, previous.id, previous.model)
+                before = (reason, *fields)
         except AttributeError:
-            self._seed()
+            pass
+        self._seed()  # a mark before this one (usage on every chunk): its chunk's values first
+        if before is None:
             self._fold(previous)
-            return
-        self._seed()  # a mark before (usage on every chunk): the earlier chunk's values first
-        self.before = before
+        else:
+            self.before = before
 
     def _seed(self) -> None:
         """Fold what ``before`` holds into the accumulators (the fold's order: before what follows)."""
