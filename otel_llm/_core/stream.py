@@ -145,6 +145,8 @@ class StreamState:
 
     def marked(self) -> None:
         """A chunk carrying the mark arrived: the handler reads the one before it (tail mode)."""
+        if self.done:  # the app read on after the span ended (close() inside its loop)
+            return
         try:
             self.handler.on_mark(self.last)  # type: ignore[attr-defined]
         except Exception:

@@ -24,6 +24,7 @@ _FOLD_EVERY = BATCH
 # chunk before it is the finish chunk, read when the usage chunk arrives.
 _MARK = "usage"
 _NOTHING_BEFORE = (None, None, None, None, None)
+_NOTHING_HEAD = (None, None, None, None)
 # Servers (address, port) whose streams did not fit tail mode: a stream that ran to its end had
 # its usage chunk or its finish reason elsewhere than the last two chunks (chunks sent after them). Their
 # later streams fold every chunk. Bounded: cleared when full.
@@ -88,8 +89,10 @@ class ChatStreamHandler:
         "choices",
         "complete",
         "fingerprint",
+        "head",
         "include_usage",
         "last",
+        "marked",
         "messages",
         "model",
         "pending",
@@ -111,6 +114,10 @@ class ChatStreamHandler:
         # In tail mode, what on_mark read off the finish chunk: (finish reason, fingerprint, tier,
         # id, model); None when it folded that chunk instead (another shape).
         self.before: tuple[Any, ...] | None = None
+        # In tail mode, the first chunk's (id, model, fingerprint, tier), and whether the usage
+        # chunk (the mark) arrived.
+        self.head: tuple[Any, ...] = _NOTHING_HEAD
+        self.marked = False
         self.response_id: str | None = None
         self.model: str | None = None
         self.fingerprint: str | None = None
@@ -129,12 +136,19 @@ class ChatStreamHandler:
         if _FULL_FOLD and (call.server_address, call.server_port) in _FULL_FOLD:
             return None
         fields = getattr(chunk, "model_fields_set", None)
-        return _MARK if isinstance(fields, (set, frozenset)) and "usage" in fields else None
+        if not isinstance(fields, (set, frozenset)) or "usage" not in fields:
+            return None
+        try:
+            self.head = (chunk.id, chunk.model, chunk.system_fingerprint, chunk.service_tier)
+        except AttributeError:
+            return None
+        return _MARK
 
     def on_mark(self, previous: Any) -> None:
         """Tail mode: the usage chunk arrived; ``previous`` is the chunk before it (the finish
         chunk), still held by the app. A chunk of the one choice (index 0) is read into
         ``before``; one of another shape is folded (exact, as the full fold)."""
+        self.marked = True
         if previous is None:
             return
         before = None
@@ -362,7 +376,12 @@ class ChatStreamHandler:
             if self.last is not None:
                 self._fold(self.last)
                 self.last = None
-            if self.complete and (
+            head_id, head_model, head_fingerprint, head_tier = self.head
+            self.response_id = head_id or self.response_id  # the first chunk's come first
+            self.model = head_model or self.model
+            self.fingerprint = self.fingerprint or head_fingerprint
+            self.service_tier = self.service_tier or head_tier
+            if (self.complete or self.marked) and (
                 self.usage is None or not any(c.finish_reason for c in self.choices.values())
             ):
                 _no_tail_for(call)
@@ -408,12 +427,25 @@ class ChatStreamHandler:
                 usage = None
         except AttributeError:
             return False
+        # The first chunk: the first non-empty id and model; the fingerprint and tier when the
+        # last two chunks lack them (then a chunk between may have had others: unsure).
+        head_id, head_model, head_fingerprint, head_tier = self.head
+        response_id = head_id or response_id
+        model = head_model or model
+        unsure = False
+        if not fingerprint and head_fingerprint:
+            fingerprint, unsure = head_fingerprint, True
+        if not tier and head_tier:
+            tier, unsure = head_tier, True
         self.last = self.before = None
         self.response_id, self.model, self.usage = response_id, model, usage
-        if self.complete and (usage is None or not reason):
-            # A whole stream whose last chunks lack its usage or finish reason: this server sends
-            # chunks after them. This span gets what the tail held (the tokens as an estimate);
-            # the server's later streams fold every chunk.
+        if (self.complete or self.marked) and (
+            usage is None or not reason or unsure or not response_id or not model
+        ):
+            # A stream that ran to its end, or to its usage chunk, without its usage, finish
+            # reason, id, model, fingerprint or tier in the last two chunks: this server sends
+            # chunks after or between them. This span gets what those held (the tokens as an
+            # estimate); the server's later streams fold every chunk.
             _no_tail_for(call)
         counts = extract.chat_usage(usage)
         if counts is None and response_id is not None:

@@ -386,6 +386,21 @@ def test_tail_mode_closed_early_hands_over_what_was_pulled(settings: Settings, t
     assert len(telemetry.spans()) == 1
 
 
+def test_tail_mode_reads_nothing_after_the_span_ended(settings: Settings, telemetry: Telemetry) -> None:
+    # close() inside the loop, then reading on (the SDK's stream yields what it had buffered)
+    handler = TailOnly()
+    chunks = [Chunk(i, mark=i == 4) for i in range(5)]
+    proxy = SyncStreamProxy(iter(chunks), StreamState(start(settings), handler))
+    seen = []
+    for chunk in proxy:
+        seen.append(chunk.n)
+        if chunk.n == 1:
+            proxy.close()
+    assert seen == [0, 1, 2, 3, 4]
+    assert handler.marked == [] and handler.tail_got == (1, 2) and handler.finished == 1
+    assert len(telemetry.spans()) == 1
+
+
 def test_tail_mode_empty_stream(settings: Settings, telemetry: Telemetry) -> None:
     handler = TailOnly()
     proxy = SyncStreamProxy(Source([]), StreamState(start(settings), handler))

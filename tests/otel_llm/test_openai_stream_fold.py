@@ -538,3 +538,51 @@ def test_tail_end_reads_the_last_chunks_as_the_full_fold_would(
         assert not openai_stream._FULL_FOLD  # everything was in the tail
     finally:
         openai_stream._FULL_FOLD.clear()
+
+
+def _with(chunk: ChatCompletionChunk, **fields: Any) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate({**chunk.model_dump(), **fields})
+
+
+def test_tail_mode_learns_from_a_stream_the_app_stops_reading_at_usage(telemetry: Telemetry) -> None:
+    # A chunk between the finish and usage chunks, and an app that stops at usage (close(): the
+    # stream never runs to its end): the usage chunk arriving is enough to learn the server.
+    body = _single_choice(6, with_usage=True)
+    chunks = [*body[:-1], _chunk(100, []), body[-1]]
+    openai_stream._FULL_FOLD.clear()
+    try:
+        first, state = _run(telemetry, chunks, Tail(MESSAGES, 1, include_usage=True), take=len(chunks))
+        assert state.tail and not state.exhausted
+        assert semconv.GEN_AI_RESPONSE_FINISH_REASONS not in first
+        assert (None, None) in openai_stream._FULL_FOLD
+        handler = Tail(MESSAGES, 1, include_usage=True)
+        second, state = _run(telemetry, chunks, handler, take=len(chunks))
+        assert handler.kept is None and second[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+    finally:
+        openai_stream._FULL_FOLD.clear()
+
+
+@pytest.mark.parametrize("missing", ["id_model", "fingerprint_tier"])
+def test_tail_mode_takes_from_the_first_chunk_what_the_last_two_lack(
+    telemetry: Telemetry, missing: str
+) -> None:
+    body = _single_choice(8, with_usage=True)
+    body = [_with(c, system_fingerprint="fp_s", service_tier="flex") for c in body]
+    if missing == "id_model":
+        body[-2:] = [_with(c, id="", model="") for c in body[-2:]]
+    else:
+        body[-2:] = [_with(c, system_fingerprint=None, service_tier=None) for c in body[-2:]]
+    openai_stream._FULL_FOLD.clear()
+    try:
+        full, _ = _run(telemetry, body, FullFold(MESSAGES, 1))
+        tail, state = _run(telemetry, body, Tail(MESSAGES, 1, include_usage=True))
+        assert state.tail and tail == full
+        assert tail[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-fold"
+        assert tail[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+        assert tail[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] == "fp_s"
+        assert tail[semconv.OPENAI_RESPONSE_SERVICE_TIER] == "flex"
+        # the id and model are the first chunk's in the full fold too; a fingerprint or tier
+        # missing from the last two may have changed in between: the server folds from now on
+        assert bool(openai_stream._FULL_FOLD) is (missing == "fingerprint_tier")
+    finally:
+        openai_stream._FULL_FOLD.clear()
