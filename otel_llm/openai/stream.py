@@ -376,11 +376,7 @@ class ChatStreamHandler:
             if self.last is not None:
                 self._fold(self.last)
                 self.last = None
-            head_id, head_model, head_fingerprint, head_tier = self.head
-            self.response_id = head_id or self.response_id  # the first chunk's come first
-            self.model = head_model or self.model
-            self.fingerprint = self.fingerprint or head_fingerprint
-            self.service_tier = self.service_tier or head_tier
+            self._take_head()
             if (self.complete or self.marked) and (
                 self.usage is None or not any(c.finish_reason for c in self.choices.values())
             ):
@@ -404,8 +400,8 @@ class ChatStreamHandler:
 
     def _finish_tail(self, call: LlmCall) -> bool:
         """Tail mode's end for a ``ChatCompletionChunk`` of the one choice asked for (index 0)
-        after a finish chunk read by on_mark (or none): the span straight from them, as folding
-        the two would give it. False, with nothing changed, otherwise."""
+        after a finish chunk read by on_mark (or none): the span straight from them and the first
+        chunk's fields, as folding them would give it. False, with nothing changed, otherwise."""
         if self.choices or self.response_id or self.model or self.fingerprint or self.service_tier:
             return False  # on_mark folded a chunk of another shape, or met several marks
         last = self.last
@@ -427,18 +423,12 @@ class ChatStreamHandler:
                 usage = None
         except AttributeError:
             return False
-        # The first chunk: the first non-empty id and model; the fingerprint and tier when the
-        # last two chunks lack them (then a chunk between may have had others: unsure).
-        head_id, head_model, head_fingerprint, head_tier = self.head
-        response_id = head_id or response_id
-        model = head_model or model
-        unsure = False
-        if not fingerprint and head_fingerprint:
-            fingerprint, unsure = head_fingerprint, True
-        if not tier and head_tier:
-            tier, unsure = head_tier, True
         self.last = self.before = None
         self.response_id, self.model, self.usage = response_id, model, usage
+        self.fingerprint, self.service_tier = fingerprint, tier
+        unsure = self._take_head()
+        response_id, model = self.response_id, self.model
+        fingerprint, tier = self.fingerprint, self.service_tier
         if (self.complete or self.marked) and (
             usage is None or not reason or unsure or not response_id or not model
         ):
@@ -458,6 +448,20 @@ class ChatStreamHandler:
         reasons = [reason] if type(reason) is str and reason else None
         call.set_response(response_id, model, reasons, counts, extra, typed=True)
         return True
+
+    def _take_head(self) -> bool:
+        """Complete the response fields with the first chunk's (tail mode): its id and model come
+        first (the first non-empty ones); its fingerprint and tier only where the last chunks had
+        none. True when it supplied either of those: a chunk between may have had others."""
+        head_id, head_model, head_fingerprint, head_tier = self.head
+        self.response_id = head_id or self.response_id
+        self.model = head_model or self.model
+        unsure = False
+        if not self.fingerprint and head_fingerprint:
+            self.fingerprint, unsure = head_fingerprint, True
+        if not self.service_tier and head_tier:
+            self.service_tier, unsure = head_tier, True
+        return unsure
 
     def _estimate(self, call: LlmCall, finished: bool | None = None) -> Usage:
         counter = call.settings.tokens
