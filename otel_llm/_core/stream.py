@@ -274,6 +274,69 @@ def end_when_collected(proxy: Any, state: StreamState) -> Callable[[], None]:
     return cancel
 
 
+# The SDKs' streams (OpenAI's and Anthropic's ``Stream`` / ``AsyncStream``) step an inner generator,
+# ``self._iterator``, through a one-line ``__next__`` / ``__anext__``. When a stream's method is
+# exactly that line (same bytecode and names as the references below), the proxy steps the inner
+# generator itself: the same chunks in the same order, one Python frame (async: one coroutine)
+# less per chunk. Any other ``__next__`` (a subclass, another instrumentation's wrapper, a future
+# SDK that does more there) is called as it is.
+
+
+def _forward_next(self: Any) -> Any:
+    return self._iterator.__next__()
+
+
+async def _forward_anext(self: Any) -> Any:
+    return await self._iterator.__anext__()
+
+
+# The code flags that change what a function is (not __future__ imports).
+_KIND_FLAGS = (
+    inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+    | inspect.CO_VARARGS
+    | inspect.CO_VARKEYWORDS
+)
+_FORWARDS: dict[tuple[Any, Any], bool] = {}  # (method, reference) -> whether it forwards; bounded
+_FORWARDS_LIMIT = 64
+
+
+def _is_forward(method: Any, reference: Any) -> bool:
+    key = (method, reference)
+    known = _FORWARDS.get(key)
+    if known is not None:
+        return known
+    code = getattr(method, "__code__", None)
+    ref = reference.__code__
+    same = (
+        code is not None
+        and code.co_code == ref.co_code
+        and code.co_names == ref.co_names
+        and code.co_consts == ref.co_consts
+        and code.co_flags & _KIND_FLAGS == ref.co_flags & _KIND_FLAGS
+        and code.co_argcount == 1
+    )
+    if len(_FORWARDS) < _FORWARDS_LIMIT:
+        _FORWARDS[key] = same
+    return same
+
+
+def _inner_step(wrapped: Any, name: str, reference: Any) -> Any:
+    """``wrapped._iterator``'s bound ``name`` when ``type(wrapped).<name>`` only forwards to it,
+    else ``wrapped``'s own bound method (None when its type has none)."""
+    method = getattr(type(wrapped), name, None)
+    if method is None:
+        return None
+    try:
+        if _is_forward(method, reference):
+            return getattr(wrapped._iterator, name)
+    except Exception:  # no _iterator, or one without the method: the stream's own method
+        pass
+    return getattr(wrapped, name)
+
+
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -348,7 +411,7 @@ class _AsyncPump:
         self.wrapped = wrapped
         self.state = state
         # Bound __anext__ of an async iterator; None for a mere async iterable (__aiter__ first).
-        self.next: Any = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else None
+        self.next: Any = _inner_step(wrapped, "__anext__", _forward_anext)
 
     async def pull(self) -> Any:
         state = self.state
@@ -372,8 +435,7 @@ class SyncStreamProxy(_ObjectProxy):
         super().__init__(wrapped)
         self._self_state = state
         self._self_response: Any = None  # the _ClosingResponse handed out (see _closing_response)
-        if hasattr(type(wrapped), "__next__"):
-            state.next = wrapped.__next__
+        state.next = _inner_step(wrapped, "__next__", _forward_next)
         _finalizer(self, state)
 
     def __iter__(self) -> Iterator[Any]:

@@ -424,3 +424,89 @@ def test_error_type_is_the_name_the_package_exports() -> None:
 
     Oops.__module__, Oops.__qualname__ = "somepkg._impl.errors", "Oops"
     assert error_type(Oops()) == "somepkg.errors.Oops"
+
+
+class Forwarding:
+    """The SDKs' stream shape: ``__next__`` / ``__anext__`` only forward to ``self._iterator``."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._iterator = iter(items)
+
+    def __next__(self) -> Any:
+        return self._iterator.__next__()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+
+class Upper(Forwarding):
+    """A subclass whose ``__next__`` does more than forward: it must be called as it is."""
+
+    def __next__(self) -> Any:
+        return self._iterator.__next__().upper()
+
+
+class AForwarding:
+    def __init__(self, items: list[Any]) -> None:
+        async def gen() -> AsyncIterator[Any]:
+            for item in items:
+                yield item
+
+        self._iterator = gen()
+
+    async def __anext__(self) -> Any:
+        return await self._iterator.__anext__()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+
+class AUpper(AForwarding):
+    async def __anext__(self) -> Any:
+        return (await self._iterator.__anext__()).upper()
+
+
+def test_forwarding_next_steps_the_inner_iterator(settings: Settings, telemetry: Telemetry) -> None:
+    src = Forwarding(["a", "b"])
+    state = StreamState(start(settings), Counting())
+    proxy = SyncStreamProxy(src, state)
+    assert state.next.__self__ is src._iterator  # one frame less per chunk
+    assert next(proxy) == "a" and list(proxy) == ["b"]
+    # A __next__ that does more is called as it is, through iteration and next() alike.
+    handler = Counting()
+    upper = SyncStreamProxy(Upper(["a", "b", "c"]), StreamState(start(settings), handler))
+    assert next(upper) == "A" and list(upper) == ["B", "C"]
+    assert handler.chunks == ["A", "B", "C"]
+    # No _iterator: the stream's own __next__.
+    plain = Source(["x"])
+    state = StreamState(start(settings), Counting())
+    SyncStreamProxy(plain, state)
+    assert state.next.__self__ is plain
+
+
+async def test_forwarding_anext_steps_the_inner_iterator(settings: Settings, telemetry: Telemetry) -> None:
+    src = AForwarding(["a", "b"])
+    proxy = AsyncStreamProxy(src, StreamState(start(settings), Counting()))
+    assert proxy._self_pull.__self__.next.__self__ is src._iterator
+    assert [c async for c in proxy] == ["a", "b"]
+    handler = Counting()
+    upper = AsyncStreamProxy(AUpper(["a", "b"]), StreamState(start(settings), handler))
+    assert [c async for c in upper] == ["A", "B"] and handler.chunks == ["A", "B"]
+
+
+def test_the_sdks_streams_forward_to_their_inner_iterator() -> None:
+    """The shortcut applies to the OpenAI SDK's streams; a stream whose step does more (as
+    Anthropic's) is stepped through its own method."""
+    import anthropic._streaming as anthropic_streaming
+    import openai._streaming as openai_streaming
+
+    from otel_llm._core import stream as core
+
+    assert core._is_forward(openai_streaming.Stream.__next__, core._forward_next)
+    assert core._is_forward(openai_streaming.AsyncStream.__anext__, core._forward_anext)
+    # Anthropic's also tell an observer of each item (its own telemetry): called as they are.
+    assert not core._is_forward(anthropic_streaming.Stream.__next__, core._forward_next)
+    assert not core._is_forward(anthropic_streaming.AsyncStream.__anext__, core._forward_anext)
+    assert not core._is_forward(Upper.__next__, core._forward_next)
+    assert not core._is_forward(AUpper.__anext__, core._forward_anext)
+    assert not core._is_forward(Forwarding.__next__, core._forward_anext)  # sync is not async
