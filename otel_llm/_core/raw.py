@@ -7,7 +7,8 @@ transparent proxy of the SDK's response object instead:
 
 - ``parse()``: the parsed body fills the span, which ends (a ``ChatCompletion``, a
   ``Response``...); a parsed *stream* comes back as our stream proxy, which ends the span when the
-  stream does (exhausted, closed, failed, abandoned). ``parse()`` again returns the same object.
+  stream does (exhausted, closed, failed, abandoned) or when the response is closed (leaving the
+  ``with`` block mid-stream), whichever comes first. ``parse()`` again returns the same object.
 - ``close()`` (which leaving ``with ...with_streaming_response.create(...)`` calls) before any
   ``parse()``: the app read the body itself (``read()``, ``iter_lines()``...), which we do not
   interpret; the span ends with the request attributes and a duration that covers the reading.
@@ -101,9 +102,10 @@ class _Body:
         return out
 
     def closed(self) -> None:
-        """The response was closed: end the call unless a stream proxy took it over."""
-        if self.parsed_out is None or not isinstance(self.parsed_out, (SyncStreamProxy, AsyncStreamProxy)):
-            self.state.finish()
+        """The response was closed: end the call. A parsed stream reads the same connection, so
+        no chunk can come after this: its span ends here too, with the chunks the app pulled (as
+        when the stream itself is closed), not when the app drops the stream."""
+        self.state.finish()
 
 
 class _RawProxy(_ObjectProxy):

@@ -4,13 +4,16 @@ chunks unchanged, and the span is filled from the body and ends exactly once, wh
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
+from opentelemetry.trace import StatusCode
 
 from otel_llm import semconv
 from otel_llm.testing import Telemetry, attributes_of
@@ -199,3 +202,65 @@ async def test_async_streaming_response_parse_and_stream(
     assert attributes_of(first) == full_attrs(stub)
     assert without_ttfc(attributes_of(second)) == full_attrs(stub, stream=True)
     assert attributes_of(third) == request_attrs(stub)
+
+
+def test_leaving_the_block_mid_stream_ends_the_span_at_once(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=USAGE
+        ) as response:
+            stream = response.parse()
+            first, second = next(stream), next(stream)
+            assert (first.choices[0].delta.role, second.choices[0].delta.content) == ("assistant", "Hello ")
+            assert telemetry.spans() == []
+        # The app still holds the stream, but closing the response closed its connection.
+        assert len(telemetry.spans()) == 1
+        with contextlib.suppress(openai.APIConnectionError, httpx.StreamClosed):
+            list(stream)  # reading on after the close ends nothing again
+        assert len(telemetry.spans()) == 1
+    attrs = without_ttfc(attributes_of(telemetry.span()))
+    assert attrs == {
+        **request_attrs(stub, stream=True),
+        semconv.GEN_AI_RESPONSE_ID: "chatcmpl-stub",
+        semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_stub",
+        # no usage chunk came: estimated from the prompt and the chunks pulled (1 with text)
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: 3,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
+        semconv.OTEL_LLM_USAGE_ESTIMATED: True,
+        semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD: "heuristic:chars/4+chunks",
+        semconv.OTEL_LLM_COST_USD: pytest.approx((3 * 0.15 + 1 * 0.6) / 1e6),
+        semconv.OTEL_LLM_COST_SOURCE: "genai-prices 0.2.3",
+    }
+    assert telemetry.span().status.status_code is StatusCode.UNSET
+
+
+async def test_async_raw_response_closed_mid_stream_ends_the_span_at_once(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
+) -> None:
+    instrument_openai()
+    async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        async with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=USAGE
+        ) as response:
+            stream = await response.parse()
+            await stream.__anext__()
+            assert telemetry.spans() == []
+        assert len(telemetry.spans()) == 1
+        del stream
+    assert without_ttfc(attributes_of(telemetry.span())) == {
+        **request_attrs(stub, stream=True),
+        semconv.GEN_AI_RESPONSE_ID: "chatcmpl-stub",
+        semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_stub",
+        # no usage chunk came: estimated from the prompt and the chunks pulled (0 with text)
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: 3,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 0,
+        semconv.OTEL_LLM_USAGE_ESTIMATED: True,
+        semconv.OTEL_LLM_USAGE_ESTIMATE_METHOD: "heuristic:chars/4+chunks",
+        semconv.OTEL_LLM_COST_USD: pytest.approx(3 * 0.15 / 1e6),
+        semconv.OTEL_LLM_COST_SOURCE: "genai-prices 0.2.3",
+    }
