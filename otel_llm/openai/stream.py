@@ -376,11 +376,14 @@ class ChatStreamHandler:
             if self.last is not None:
                 self._fold(self.last)
                 self.last = None
-            self._take_head()
+            unsure = self._take_head()
             if (self.complete or self.marked) and (
-                self.usage is None or not any(c.finish_reason for c in self.choices.values())
+                self.usage is None
+                or not any(c.finish_reason for c in self.choices.values())
+                or unsure
+                or not (self.response_id and self.model)
             ):
-                _no_tail_for(call)
+                _no_tail_for(call)  # as _finish_tail decides
         elif self.pending and (call.capture_content or not self._finish_light()):
             self._fold_pending()
         ordered = [self.choices[i] for i in sorted(self.choices)]

@@ -586,3 +586,34 @@ def test_tail_mode_takes_from_the_first_chunk_what_the_last_two_lack(
         assert bool(openai_stream._FULL_FOLD) is (missing == "fingerprint_tier")
     finally:
         openai_stream._FULL_FOLD.clear()
+
+
+@pytest.mark.parametrize("shape", ["choice_index_1", "two_choices", "other_shape"])
+def test_tail_end_of_another_shape_learns_as_the_direct_end_does(telemetry: Telemetry, shape: str) -> None:
+    # The fallback end (the last chunks not of the one-choice shape) takes a fingerprint and tier
+    # missing from the last two from the first chunk, as the direct end does, and then folds this
+    # server's later streams too: a chunk in between may have changed them.
+    body = _single_choice(8, with_usage=True)
+    body = [_with(c, system_fingerprint="fp_s", service_tier="flex") for c in body]
+    body[-2:] = [_with(c, system_fingerprint=None, service_tier=None) for c in body[-2:]]
+    chunks: list[Any] = body
+    if shape == "choice_index_1":
+        chunks = _other_choice(body, 1)
+    elif shape == "two_choices":
+        chunks = _two_choices(body)
+    else:
+        chunks = [body[0], *(_Partial(c) for c in body[1:])]
+    openai_stream._FULL_FOLD.clear()
+    try:
+        full, _ = _run(telemetry, chunks, FullFold(MESSAGES, 1))
+        handler = TailEnd(MESSAGES, 1, include_usage=True)
+        tail, state = _run(telemetry, chunks, handler)
+        assert state.tail and handler.direct is False
+        assert tail == full
+        assert tail[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] == "fp_s"
+        assert (None, None) in openai_stream._FULL_FOLD
+        handler = TailEnd(MESSAGES, 1, include_usage=True)
+        again, state = _run(telemetry, chunks, handler)
+        assert handler.kept is None and not state.tail and again == full
+    finally:
+        openai_stream._FULL_FOLD.clear()
