@@ -4,7 +4,8 @@
     AnthropicInstrumentor().instrument(tracer_provider=..., meter_provider=...)
 
 One CLIENT span ``chat {model}`` per ``messages.create`` / ``messages.parse`` / ``messages.stream()``
-call, sync and async, streamed or not. The SDK's own span for those calls is replaced by ours
+call, and per the same calls of ``beta.messages`` (beta features, tool runners), sync and async,
+streamed or not. The SDK's own span for those calls is replaced by ours
 unless the user explicitly asked for it (``ANTHROPIC_OPEN_TELEMETRY=true``, ``keep_sdk_spans=True``,
 or a client given its own ``tracer_provider``): see docs/anthropic.md.
 """
@@ -28,6 +29,8 @@ _TRUE = ("true", "1", "yes", "on")
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _STREAMING = "anthropic.lib.streaming._messages"
+_BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
+_BETA_STREAMING = "anthropic.lib.streaming._beta_messages"
 _BASE_CLIENT = "anthropic._base_client"
 
 
@@ -51,19 +54,33 @@ class AnthropicInstrumentor(LlmInstrumentor):
 
     def targets(self) -> Sequence[WrapTarget]:
         sdk = getattr(self, "_sdk_spans", patch.SdkSpans())
-        rows = [
-            WrapTarget(_MESSAGES, "Messages.create", partial(patch.messages_create, sdk=sdk)),
-            WrapTarget(_MESSAGES, "Messages.parse", partial(patch.messages_create, sdk=sdk)),
-            WrapTarget(_MESSAGES, "Messages.stream", partial(patch.messages_stream, sdk=sdk)),
-            WrapTarget(_MESSAGES, "AsyncMessages.create", partial(patch.messages_create_async, sdk=sdk)),
-            WrapTarget(_MESSAGES, "AsyncMessages.parse", partial(patch.messages_create_async, sdk=sdk)),
-            WrapTarget(_MESSAGES, "AsyncMessages.stream", partial(patch.messages_stream, sdk=sdk)),
-            WrapTarget(_STREAMING, "MessageStreamManager.__init__", patch.stream_manager_init),
-            WrapTarget(_STREAMING, "AsyncMessageStreamManager.__init__", patch.stream_manager_init),
-        ]
+        rows = _messages_rows(_MESSAGES, _STREAMING, "", sdk)
+        if _has_module(_BETA_MESSAGES) and _has_module(_BETA_STREAMING):  # releases without: skipped
+            rows += _messages_rows(_BETA_MESSAGES, _BETA_STREAMING, "Beta", sdk)
         if _sdk_has_own_spans():
             rows.append(WrapTarget(_BASE_CLIENT, "start_api_call_span", patch.sdk_start_span))
         return rows
+
+
+def _messages_rows(resource: str, streaming: str, beta: str, sdk: patch.SdkSpans) -> list[WrapTarget]:
+    """The targets of one messages resource (``messages`` or ``beta.messages``: same shapes)."""
+    return [
+        WrapTarget(resource, "Messages.create", partial(patch.messages_create, sdk=sdk)),
+        WrapTarget(resource, "Messages.parse", partial(patch.messages_create, sdk=sdk)),
+        WrapTarget(resource, "Messages.stream", partial(patch.messages_stream, sdk=sdk)),
+        WrapTarget(resource, "AsyncMessages.create", partial(patch.messages_create_async, sdk=sdk)),
+        WrapTarget(resource, "AsyncMessages.parse", partial(patch.messages_create_async, sdk=sdk)),
+        WrapTarget(resource, "AsyncMessages.stream", partial(patch.messages_stream, sdk=sdk)),
+        WrapTarget(streaming, f"{beta}MessageStreamManager.__init__", patch.stream_manager_init),
+        WrapTarget(streaming, f"{beta}AsyncMessageStreamManager.__init__", patch.stream_manager_init),
+    ]
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package missing
+        return False
 
 
 def _sdk_has_own_spans() -> bool:

@@ -1,5 +1,6 @@
-"""Wrappers of the ``anthropic`` SDK: ``messages.create`` (plain and ``stream=True``), ``messages.parse``
-and ``messages.stream()``, sync and async, plus the switch that replaces the SDK's own span.
+"""Wrappers of the ``anthropic`` SDK: ``messages.create`` (plain and ``stream=True``),
+``messages.parse`` and ``messages.stream()`` (of ``messages`` and ``beta.messages``), sync and async,
+plus the switch that replaces the SDK's own span.
 
 Each factory takes the :class:`Settings` (and the instrumentor's :class:`SdkSpans` decision) once,
 at instrument time, and returns a wrapt wrapper. The ``anthropic`` package is imported by the
@@ -11,7 +12,7 @@ our wrapper runs a call whose SDK span we replace, that function is answered by 
 ``propagation`` on (its default) we give it a non-recording span carrying *our* span's context, so
 requests still carry a ``traceparent`` (now of our span) and the SDK records nothing; with
 propagation off we give it ``None``, which is what the SDK does when its tracing is off. Every other
-SDK span (other endpoints, beta APIs, tool runners) is left alone.
+SDK span (other endpoints, other beta APIs, tool runners) is left alone.
 """
 
 from __future__ import annotations

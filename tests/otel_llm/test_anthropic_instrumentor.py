@@ -46,6 +46,14 @@ def test_targets_cover_sync_async_stream_and_the_sdk_span() -> None:
         "anthropic.resources.messages.messages:AsyncMessages.stream",
         "anthropic.lib.streaming._messages:MessageStreamManager.__init__",
         "anthropic.lib.streaming._messages:AsyncMessageStreamManager.__init__",
+        "anthropic.resources.beta.messages.messages:Messages.create",
+        "anthropic.resources.beta.messages.messages:Messages.parse",
+        "anthropic.resources.beta.messages.messages:Messages.stream",
+        "anthropic.resources.beta.messages.messages:AsyncMessages.create",
+        "anthropic.resources.beta.messages.messages:AsyncMessages.parse",
+        "anthropic.resources.beta.messages.messages:AsyncMessages.stream",
+        "anthropic.lib.streaming._beta_messages:BetaMessageStreamManager.__init__",
+        "anthropic.lib.streaming._beta_messages:BetaAsyncMessageStreamManager.__init__",
         "anthropic._base_client:start_api_call_span",
     ]
 
