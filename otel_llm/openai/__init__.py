@@ -3,7 +3,8 @@
 Covered: ``chat.completions.create`` (incl. ``stream=True``, ``with_raw_response``, and the
 ``chat.completions.stream()`` helper, which calls ``create``), ``chat.completions.parse``,
 ``responses.create`` (incl. ``stream=True`` and the ``responses.stream()`` helper),
-``responses.parse``, ``embeddings.create``. OpenAI-compatible servers are named from the
+``responses.parse``, ``embeddings.create``, and the legacy ``completions.create`` (operation
+``text_completion``, incl. ``stream=True``). OpenAI-compatible servers are named from the
 ``base_url`` host (``api.groq.com`` -> ``groq``, ...), else ``openai``.
 
     from otel_llm.openai import OpenAIInstrumentor
@@ -23,6 +24,7 @@ __all__ = ["TARGETS", "OpenAIInstrumentor"]
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
+_COMPLETIONS = "openai.resources.completions"
 
 # The one table driving patch and unpatch.
 TARGETS: tuple[WrapTarget, ...] = (
@@ -36,6 +38,8 @@ TARGETS: tuple[WrapTarget, ...] = (
     WrapTarget(_RESPONSES, "AsyncResponses.parse", patch.async_wrapper(patch.RESPONSES)),
     WrapTarget(_EMBEDDINGS, "Embeddings.create", patch.sync_wrapper(patch.EMBEDDINGS)),
     WrapTarget(_EMBEDDINGS, "AsyncEmbeddings.create", patch.async_wrapper(patch.EMBEDDINGS)),
+    WrapTarget(_COMPLETIONS, "Completions.create", patch.sync_wrapper(patch.COMPLETIONS)),
+    WrapTarget(_COMPLETIONS, "AsyncCompletions.create", patch.async_wrapper(patch.COMPLETIONS)),
 )
 
 

@@ -19,6 +19,9 @@ __all__ = [
     "chat_response",
     "chat_tool_definitions",
     "choice_count",
+    "completion_input_messages",
+    "completion_output_messages",
+    "completion_prompts",
     "embeddings_request_attributes",
     "embeddings_response",
     "endpoint",
@@ -383,6 +386,32 @@ def chat_output_messages(response: Any) -> list[dict[str, Any]]:
                 content.tool_call_part(call.id, getattr(fn, "name", None), getattr(fn, "arguments", None))
             )
         out.append(content.message(msg.role or "assistant", parts, choice.finish_reason))
+    return out
+
+
+# -- legacy text completions (completions.create) ----------------------------------------------
+def completion_prompts(prompt: Any) -> list[str]:
+    """The texts of a text completion's ``prompt``: a string or a list of strings (prompts given
+    as token ids carry no text and are left out)."""
+    prompt = given(prompt)
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, (list, tuple)):
+        return [p for p in prompt if isinstance(p, str)]
+    return []
+
+
+def completion_input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A text completion's prompts as user messages (the API has no roles)."""
+    return [content.message("user", [content.text_part(p)]) for p in completion_prompts(kwargs.get("prompt"))]
+
+
+def completion_output_messages(response: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for choice in getattr(response, "choices", None) or ():
+        text = getattr(choice, "text", None)
+        parts = [content.text_part(text)] if isinstance(text, str) and text else []
+        out.append(content.message("assistant", parts, getattr(choice, "finish_reason", None)))
     return out
 
 

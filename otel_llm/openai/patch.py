@@ -22,10 +22,11 @@ from otel_llm._core.settings import Settings
 from otel_llm._core.span import LlmCall, call_async, call_sync, instrumenting_context, start_call
 from otel_llm._core.stream import AsyncStreamProxy, StreamHandler, StreamState, SyncStreamProxy
 from otel_llm.openai import extract
-from otel_llm.openai.stream import ChatStreamHandler, ResponsesStreamHandler
+from otel_llm.openai.stream import ChatStreamHandler, CompletionStreamHandler, ResponsesStreamHandler
 
 __all__ = [
     "CHAT",
+    "COMPLETIONS",
     "EMBEDDINGS",
     "RESPONSES",
     "Operation",
@@ -88,6 +89,22 @@ def _responses_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:
         _log.debug("otel_llm: recording the Responses request content failed", exc_info=True)
 
 
+def _completion_response(call: LlmCall, response: Any) -> None:
+    attrs, reasons, usage = extract.chat_response(response)  # the same fields, text for message
+    call.set_response(
+        getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs, typed=True
+    )
+    if call.capture_content:
+        call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.completion_output_messages(response))
+
+
+def _completion_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:
+    try:
+        call.set_messages(semconv.GEN_AI_INPUT_MESSAGES, extract.completion_input_messages(kwargs))
+    except Exception:
+        _log.debug("otel_llm: recording the completion request content failed", exc_info=True)
+
+
 def _embeddings_response(call: LlmCall, response: Any) -> None:
     attrs, usage = extract.embeddings_response(response)
     call.set_response(None, getattr(response, "model", None), None, usage, attrs)
@@ -108,6 +125,15 @@ RESPONSES = Operation(
     response=_responses_response,
     record_input=_responses_input,
     stream_handler=lambda kw: ResponsesStreamHandler(),
+)
+COMPLETIONS = Operation(  # the legacy text completions API (completions.create)
+    name=semconv.OP_TEXT_COMPLETION,
+    request=extract.chat_request_attributes,  # the sampling parameters it shares with chat
+    response=_completion_response,
+    record_input=_completion_input,
+    stream_handler=lambda kw: CompletionStreamHandler(
+        kw.get("prompt"), extract.choice_count(kw), extract.include_usage(kw)
+    ),
 )
 EMBEDDINGS = Operation(
     name=semconv.OP_EMBEDDINGS,

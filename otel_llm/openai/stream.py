@@ -12,7 +12,7 @@ from otel_llm._core.span import LlmCall, Usage
 from otel_llm._core.stream import BATCH
 from otel_llm.openai import extract
 
-__all__ = ["ChatStreamHandler", "ResponsesStreamHandler"]
+__all__ = ["ChatStreamHandler", "CompletionStreamHandler", "ResponsesStreamHandler"]
 
 _log = logging.getLogger(__name__)
 
@@ -466,14 +466,19 @@ class ChatStreamHandler:
             self.service_tier, unsure = head_tier, True
         return unsure
 
-    def _estimate(self, call: LlmCall, finished: bool | None = None) -> Usage:
-        counter = call.settings.tokens
-        model = self.model or call.request_model
+    def _input_estimate(self, counter: Any, model: str | None) -> tuple[int, str]:
+        """(input tokens, method) counted locally from the request."""
         in_texts = extract.chat_input_texts(self.messages)
         inp, method = counter.count(model, in_texts)
         if method != "heuristic:chars/4":
             # OpenAI chat framing: ~3 tokens per message plus 3 to prime the reply.
             inp += 3 * len(in_texts) + 3
+        return inp, method
+
+    def _estimate(self, call: LlmCall, finished: bool | None = None) -> Usage:
+        counter = call.settings.tokens
+        model = self.model or call.request_model
+        inp, method = self._input_estimate(counter, model)
         if self.pulled is not None:
             # Tail mode, cut before the usage chunk: the texts were not kept. Servers stream about
             # one token per chunk; the first chunk (the role) and a finish chunk carry none.
@@ -498,6 +503,40 @@ class ChatStreamHandler:
             call_id, name, args, _ = choice.tools[index]
             parts.append(content.tool_call_part(call_id, name, "".join(args)))
         return content.message(choice.role, parts, choice.finish_reason)
+
+
+class CompletionStreamHandler(ChatStreamHandler):
+    """Legacy ``completions.create(stream=True)`` chunks: ``Completion`` objects whose choices
+    carry ``text`` (no delta, role or tool calls), folded as chat chunks are; a request without
+    usage gets the prompt and the texts counted locally (no chat framing). No tail mode."""
+
+    __slots__ = ("prompt",)
+
+    def __init__(self, prompt: Any, choice_count: int | None = None, include_usage: bool = False) -> None:
+        super().__init__(None, choice_count, include_usage)
+        self.prompt = prompt
+
+    def tail(self, chunk: Any, call: LlmCall) -> str | None:
+        return None
+
+    def _on_choices(self, choices: Any) -> None:
+        accs = self.choices
+        for choice in choices:
+            index = getattr(choice, "index", 0)
+            acc = accs.get(index)
+            if acc is None:
+                acc = accs[index] = _Choice()
+            reason = getattr(choice, "finish_reason", None)
+            if reason:
+                acc.finish_reason = reason
+            text = getattr(choice, "text", None)
+            if text and isinstance(text, str) and acc.text_len < _MAX_TEXT:
+                acc.text.append(text)
+                acc.text_len += len(text)
+
+    def _input_estimate(self, counter: Any, model: str | None) -> tuple[int, str]:
+        inp, method = counter.count(model, extract.completion_prompts(self.prompt))
+        return inp, method
 
 
 def _no_tail_for(call: LlmCall) -> None:

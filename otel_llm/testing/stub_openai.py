@@ -6,7 +6,8 @@
         client.chat.completions.create(model="gpt-4o-mini", messages=[...])
 
 Endpoints: ``POST /v1/chat/completions`` (JSON, or SSE with ``data: ...`` lines and ``data:
-[DONE]``, plus a usage chunk when ``stream_options.include_usage``), ``POST /v1/responses`` (JSON,
+[DONE]``, plus a usage chunk when ``stream_options.include_usage``), ``POST /v1/completions`` (the
+legacy text completions, JSON or SSE, the same way), ``POST /v1/responses`` (JSON,
 or the SSE event sequence ``response.created`` ... ``response.completed``, or an in-band ``error``
 event with ``Reply.stream_error_after``), ``POST /v1/embeddings`` (float or base64). Behaviour
 per request: the next queued :class:`Reply`, else magic model names (``stub-error-429``,
@@ -131,6 +132,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sse(_chat_chunks(reply, model, include_usage), reply, named=False)
             else:
                 self._json(_chat_completion(reply, model), reply)
+        elif path.endswith("/completions"):  # the legacy text completions API
+            if stream:
+                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                self._sse(_text_chunks(reply, model, include_usage), reply, named=False)
+            else:
+                self._json(_text_completion(reply, model), reply)
         elif path.endswith("/responses"):
             if stream:
                 self._sse(_response_events(reply, model), reply, named=True)
@@ -260,6 +267,45 @@ def _chat_chunks(
         for piece in (tool.arguments[:half], tool.arguments[half:]):
             events.append((None, chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})))
     events.append((None, chunk({}, _finish(reply))))
+    if include_usage:
+        events.append((None, dict(base, choices=[], usage=_chat_usage(reply))))
+    events.append((None, "[DONE]"))
+    return events
+
+
+def _text_completion(reply: Reply, model: str) -> dict[str, Any]:
+    return {
+        "id": reply.response_id or "cmpl-stub",
+        "object": "text_completion",
+        "created": CREATED,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": [{"index": 0, "text": reply.text, "finish_reason": _finish(reply), "logprobs": None}],
+        "usage": _chat_usage(reply),
+    }
+
+
+def _text_chunks(
+    reply: Reply, model: str, include_usage: bool
+) -> list[tuple[str | None, dict[str, Any] | str]]:
+    base = {
+        "id": reply.response_id or "cmpl-stub",
+        "object": "text_completion",
+        "created": CREATED,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+    }
+
+    def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
+        out = dict(base, choices=[{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}])
+        if include_usage:
+            out["usage"] = None
+        return out
+
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        (None, chunk(w)) for w in _words(reply.text) if reply.text
+    ]
+    events.append((None, chunk("", _finish(reply))))
     if include_usage:
         events.append((None, dict(base, choices=[], usage=_chat_usage(reply))))
     events.append((None, "[DONE]"))

@@ -475,14 +475,14 @@ def test_uninstrument_removes_every_wrapper_and_reinstrument_works(
     stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any
 ) -> None:
     inst = instrument_openai()
-    assert len(_wrapped_targets()) == len(TARGETS) == 10
+    assert len(_wrapped_targets()) == len(TARGETS) == 12
     inst.uninstrument()
     assert _wrapped_targets() == []
     with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
         assert telemetry.spans() == []
         instrument_openai()
-        assert len(_wrapped_targets()) == 10
+        assert len(_wrapped_targets()) == 12
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert len(telemetry.spans()) == 1
 
