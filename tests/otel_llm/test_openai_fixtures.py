@@ -75,12 +75,24 @@ def _tool_call(client: openai.OpenAI) -> None:
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=tools)
 
 
+def _text_completion(client: openai.OpenAI) -> None:
+    for _ in client.completions.create(
+        model="gpt-3.5-turbo-instruct",
+        prompt="The weather in Paris is",
+        max_tokens=16,
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        pass
+
+
 SCENARIOS: dict[str, tuple[Callable[[openai.OpenAI], None], Reply | None]] = {
     "chat": (_chat, None),
     "stream": (_stream, Reply(prompt_tokens=14, completion_tokens=9)),
     "stream_estimated": (_stream_estimated, None),
     "error": (_error, None),
     "embeddings": (_embeddings, Reply(prompt_tokens=2)),
+    "text_completion": (_text_completion, Reply(prompt_tokens=6, completion_tokens=5)),
     "tool_call": (
         _tool_call,
         Reply(

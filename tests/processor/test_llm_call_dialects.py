@@ -427,3 +427,14 @@ def test_otel_llm_fixture_invariants(path: Path) -> None:
         assert call.cost_usd is None or (isinstance(call.cost_usd, float) and call.cost_usd >= 0)
         assert call.ttft_s is None or (isinstance(call.ttft_s, float) and 0 <= call.ttft_s <= call.duration_s)
         assert len(call.trace_id) == 16 and len(call.span_id) == 8
+
+
+def test_otel_llm_text_completion_fixture_is_a_text_completion_call() -> None:
+    (call,) = calls_from_request(load_otlp_json(OTLP_DIR / "otel_llm_openai_text_completion.json"))
+    assert (call.operation, call.provider, call.model) == (
+        "text_completion",
+        "openai",
+        "gpt-3.5-turbo-instruct",
+    )
+    assert (call.input_tokens, call.output_tokens, call.ttft_s) == (6, 5, 0.125)
+    assert call.cost_usd == pytest.approx((6 * 1.5 + 5 * 2.0) / 1e6)
