@@ -20,6 +20,7 @@ from otel_llm._core.span import Usage
 __all__ = [
     "input_messages",
     "output_messages",
+    "provider_for",
     "request_attributes",
     "request_model",
     "response_fields",
@@ -68,12 +69,10 @@ def _params(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def request_attributes(kwargs: Mapping[str, Any], *, stream: bool) -> AttributeDict:
-    """The attributes a ``messages.create``/``messages.stream`` span starts with (sampler-visible)."""
+    """The request attributes a ``messages.create``/``messages.stream`` span starts with
+    (sampler-visible), besides the operation and provider that ``start_call`` writes."""
     kwargs = _params(kwargs)
-    attrs: AttributeDict = {
-        sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
-        sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_ANTHROPIC,
-    }
+    attrs: AttributeDict = {}
     if (model := request_model(kwargs)) is not None:
         attrs[sc.GEN_AI_REQUEST_MODEL] = model
     if (max_tokens := _int(kwargs.get("max_tokens"))) is not None:
@@ -97,6 +96,41 @@ def request_attributes(kwargs: Mapping[str, Any], *, stream: bool) -> AttributeD
 def _is_json_output(kwargs: Mapping[str, Any]) -> bool:
     formats = (_get(kwargs.get("output_config"), "format"), kwargs.get("output_format"))
     return any(_get(f, "type") == "json_schema" or isinstance(f, type) for f in formats if f is not None)
+
+
+# Client classes of the platforms that host Claude under their own provider name, for SDK releases
+# that do not declare it (``_gen_ai_provider_name``, which the SDK's own telemetry reads).
+_PLATFORM_CLASSES: Mapping[str, str] = {
+    "BaseBedrockClient": sc.PROVIDER_AWS_BEDROCK,
+    "AnthropicBedrock": sc.PROVIDER_AWS_BEDROCK,
+    "AsyncAnthropicBedrock": sc.PROVIDER_AWS_BEDROCK,
+    "BaseVertexClient": sc.PROVIDER_GCP_VERTEX_AI,
+    "AnthropicVertex": sc.PROVIDER_GCP_VERTEX_AI,
+    "AsyncAnthropicVertex": sc.PROVIDER_GCP_VERTEX_AI,
+}
+_PROVIDERS: dict[type, str] = {}  # client class -> provider name (few classes; bounded anyway)
+
+
+def provider_for(client: Any) -> str:
+    """``gen_ai.provider.name`` of a call through ``client``: ``aws.bedrock`` for the Bedrock
+    clients, ``gcp.vertex_ai`` for the Vertex ones (as the SDK itself names them), else
+    ``anthropic`` (Anthropic's API, directly or through a platform that serves it as is)."""
+    cls = type(client)
+    name = _PROVIDERS.get(cls)
+    if name is not None:
+        return name
+    declared = getattr(cls, "_gen_ai_provider_name", None)
+    if isinstance(declared, str) and declared:
+        name = declared
+    else:
+        name = next(
+            (_PLATFORM_CLASSES[c.__name__] for c in cls.__mro__ if c.__name__ in _PLATFORM_CLASSES),
+            sc.PROVIDER_ANTHROPIC,
+        )
+    if len(_PROVIDERS) >= 64:
+        _PROVIDERS.clear()
+    _PROVIDERS[cls] = name
+    return name
 
 
 def server_attributes(base_url: Any) -> AttributeDict:

@@ -137,7 +137,7 @@ def _start(
     call = start_call(
         settings,
         operation=semconv.OP_CHAT,
-        provider=semconv.PROVIDER_ANTHROPIC,
+        provider=extract.provider_for(client),
         request_model=extract.request_model(kwargs),
         server_address=server.get(semconv.SERVER_ADDRESS),
         server_port=server.get(semconv.SERVER_PORT),

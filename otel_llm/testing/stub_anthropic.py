@@ -12,7 +12,9 @@ takes the next scripted reply, or the default one when the script is empty:
 Scripted failures: an HTTP error with Anthropic's error envelope (``ErrorReply``), an ``event: error``
 in the middle of a stream (``Reply(stream_error=...)``) and a connection dropped mid-stream
 (``Reply(drop_after=n)``: the chunked body stops without its terminating chunk). Every request is
-recorded in :attr:`StubAnthropic.requests`.
+recorded in :attr:`StubAnthropic.requests`. The same messages are served on the paths of Claude on
+Vertex AI (``.../publishers/anthropic/models/{model}:rawPredict`` and ``:streamRawPredict``) and on
+Amazon Bedrock (``/model/{model}/invoke``, not streamed), the model taken from the path.
 
 ``python -m otel_llm.testing.stub_anthropic --port 8081 --latency 0.2 --error-rate 0.05`` runs it
 for the demo.
@@ -24,9 +26,11 @@ import argparse
 import contextlib
 import json
 import random
+import re
 import socket
 import threading
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -219,6 +223,26 @@ def sse_events(reply: Reply, model: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
+# Vertex AI: .../publishers/anthropic/models/{model}:rawPredict (streamRawPredict for a stream);
+# Bedrock: /model/{model}/invoke (its streams use AWS event-stream framing, not served here).
+_VERTEX_PATH = re.compile(r"/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$")
+_BEDROCK_PATH = re.compile(r"^/model/([^/]+)/invoke$")
+
+
+def _route(path: str) -> tuple[str | None, bool | None] | None:
+    """(model named by the path, stream by the path) of a route the stub serves (None: the body
+    says), or None for an unknown path."""
+    if path == "/v1/messages":
+        return None, None
+    vertex = _VERTEX_PATH.search(path)
+    if vertex is not None:
+        return urllib.parse.unquote(vertex.group(1)), vertex.group(2) == "streamRawPredict"
+    bedrock = _BEDROCK_PATH.match(path)
+    if bedrock is not None:
+        return urllib.parse.unquote(bedrock.group(1)), False
+    return None
+
+
 def _error_body(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
@@ -241,17 +265,20 @@ class _Handler(BaseHTTPRequestHandler):
         stub._record(
             RecordedRequest("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         )
-        if self.path.split("?")[0] != "/v1/messages" or not isinstance(body, dict):
+        path = self.path.split("?")[0]
+        route = _route(path)
+        if route is None or not isinstance(body, dict):
             self._json(404, _error_body("not_found_error", f"no route {self.path}"))
             return
+        path_model, stream = route
         reply = stub._next()
         if isinstance(reply, ErrorReply):
             self._error(reply)
             return
         if reply.latency:
             time.sleep(reply.latency)
-        model = str(body.get("model", "claude-stub"))
-        if body.get("stream") is True:
+        model = path_model or str(body.get("model", "claude-stub"))
+        if body.get("stream") is True if stream is None else stream:
             self._stream(reply, model)
         else:
             self._json(200, message_json(reply, model), reply.headers)
