@@ -430,6 +430,12 @@ def responses_request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     tier = given(kwargs.get("service_tier"))
     if isinstance(tier, str):
         attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+    # The stored conversation the call reads and extends: an id, or {"id": ...}.
+    conversation = given(kwargs.get("conversation"))
+    if isinstance(conversation, Mapping):
+        conversation = conversation.get("id")
+    if isinstance(conversation, str) and conversation:
+        attrs[semconv.GEN_AI_CONVERSATION_ID] = conversation
     return attrs
 
 

@@ -55,6 +55,23 @@ def test_responses_create_sync(stub: StubOpenAI, telemetry: Telemetry, instrumen
     )
 
 
+@pytest.mark.parametrize("conversation", ["conv_68d2", {"id": "conv_68d2"}], ids=["id", "object"])
+def test_responses_conversation_id(
+    stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any, conversation: Any
+) -> None:
+    from otel_llm.context import llm_context
+
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        client.responses.create(model="gpt-4o-mini", input="hi", conversation=conversation)
+        with llm_context(conversation_id="app-thread-7"):  # the app's own scope wins
+            client.responses.create(model="gpt-4o-mini", input="hi", conversation=conversation)
+    assert stub.requests[0].body["conversation"] == conversation
+    first, second = telemetry.spans()
+    assert attributes_of(first) == responses_expected(stub, **{semconv.GEN_AI_CONVERSATION_ID: "conv_68d2"})
+    assert attributes_of(second)[semconv.GEN_AI_CONVERSATION_ID] == "app-thread-7"
+
+
 async def test_responses_create_async(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
     instrument_openai()
     async with openai.AsyncOpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
