@@ -95,8 +95,8 @@ background thread) or "heuristic:chars/4". Put the method in Usage.estimate_meth
 Cost (``cost.py``): settings.prices.cost(provider, model, input, output, cache_read, cache_write)
 -> (usd, source) | None. LlmCall.end() does this for you.
 
-Metrics (``metrics.py``): Instruments(duration, token_usage, attach_failures), recorded by
-LlmCall.end() (token usage only for provider-reported counts).
+Metrics (``metrics.py``): Instruments(duration, token_usage, time_to_first_chunk,
+attach_failures), recorded by LlmCall.end() (token usage only for provider-reported counts).
 """
 
 from __future__ import annotations

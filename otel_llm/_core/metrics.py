@@ -17,6 +17,7 @@ __all__ = ["Instruments", "create_instruments", "resolve_meter"]
 class Instruments:
     duration: Histogram
     token_usage: Histogram
+    time_to_first_chunk: Histogram
     attach_failures: Counter
 
 
@@ -50,6 +51,12 @@ def create_instruments(instrumenting_module: str, version: str, meter_provider: 
             unit="{token}",
             description="Number of input and output tokens used",
             explicit_bucket_boundaries_advisory=list(semconv.TOKEN_BUCKETS),
+        ),
+        time_to_first_chunk=meter.create_histogram(
+            semconv.METRIC_CLIENT_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from the request to the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
         ),
         attach_failures=meter.create_counter(
             semconv.METRIC_INSTRUMENTATION_ATTACH_FAILURES,

@@ -543,6 +543,8 @@ class LlmCall:
         if self.error_type:
             attrs[semconv.ERROR_TYPE] = self.error_type
         instruments.duration.record(duration, attrs)
+        if self._first_chunk_at is not None:  # a stream whose first chunk arrived
+            instruments.time_to_first_chunk.record(self._first_chunk_at - self._start, attrs)
         usage = self.usage
         # Token metrics carry provider-reported counts only, never local estimates.
         if usage is None or usage.estimate_method is not None:

@@ -495,3 +495,24 @@ def test_the_stream_response_is_the_sdks_and_closing_it_ends_the_span_once(
         stream.close()
         assert len(telemetry.spans()) == 1
         assert stream.response is response  # the same object after the stream ended, as the SDK's
+
+
+def test_time_to_first_chunk_metric(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # no stream: no point
+        assert telemetry.points(semconv.METRIC_CLIENT_TIME_TO_FIRST_CHUNK) == []
+        list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    ((attrs, point),) = telemetry.points(semconv.METRIC_CLIENT_TIME_TO_FIRST_CHUNK)
+    assert attrs == {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        semconv.SERVER_ADDRESS: "127.0.0.1",
+        semconv.SERVER_PORT: int(stub.url.rsplit(":", 1)[1].split("/")[0]),
+    }
+    assert point.count == 1
+    assert list(point.explicit_bounds) == list(semconv.DURATION_BUCKETS)
+    ttfc = attributes_of(telemetry.spans()[-1])[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    assert point.sum == pytest.approx(ttfc)
