@@ -215,6 +215,17 @@ def _finish(reply: Reply) -> str:
     return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
 
 
+def _head(reply: Reply, model: str, kind: str, default_id: str) -> dict[str, Any]:
+    """The fields a chat or text completion (and each of its chunks) opens with."""
+    return {
+        "id": reply.response_id or default_id,
+        "object": kind,
+        "created": CREATED,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+    }
+
+
 def _chat_completion(reply: Reply, model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
     if reply.tool_calls:
@@ -223,11 +234,7 @@ def _chat_completion(reply: Reply, model: str) -> dict[str, Any]:
             for t in reply.tool_calls
         ]
     return {
-        "id": reply.response_id or "chatcmpl-stub",
-        "object": "chat.completion",
-        "created": CREATED,
-        "model": model,
-        "system_fingerprint": FINGERPRINT,
+        **_head(reply, model, "chat.completion", "chatcmpl-stub"),
         "choices": [{"index": 0, "message": message, "finish_reason": _finish(reply), "logprobs": None}],
         "usage": _chat_usage(reply),
     }
@@ -236,13 +243,7 @@ def _chat_completion(reply: Reply, model: str) -> dict[str, Any]:
 def _chat_chunks(
     reply: Reply, model: str, include_usage: bool
 ) -> list[tuple[str | None, dict[str, Any] | str]]:
-    base = {
-        "id": reply.response_id or "chatcmpl-stub",
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": model,
-        "system_fingerprint": FINGERPRINT,
-    }
+    base = _head(reply, model, "chat.completion.chunk", "chatcmpl-stub")
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         out = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}])
@@ -275,11 +276,7 @@ def _chat_chunks(
 
 def _text_completion(reply: Reply, model: str) -> dict[str, Any]:
     return {
-        "id": reply.response_id or "cmpl-stub",
-        "object": "text_completion",
-        "created": CREATED,
-        "model": model,
-        "system_fingerprint": FINGERPRINT,
+        **_head(reply, model, "text_completion", "cmpl-stub"),
         "choices": [{"index": 0, "text": reply.text, "finish_reason": _finish(reply), "logprobs": None}],
         "usage": _chat_usage(reply),
     }
@@ -288,13 +285,7 @@ def _text_completion(reply: Reply, model: str) -> dict[str, Any]:
 def _text_chunks(
     reply: Reply, model: str, include_usage: bool
 ) -> list[tuple[str | None, dict[str, Any] | str]]:
-    base = {
-        "id": reply.response_id or "cmpl-stub",
-        "object": "text_completion",
-        "created": CREATED,
-        "model": model,
-        "system_fingerprint": FINGERPRINT,
-    }
+    base = _head(reply, model, "text_completion", "cmpl-stub")
 
     def chunk(text: str, finish: str | None = None) -> dict[str, Any]:
         out = dict(base, choices=[{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}])

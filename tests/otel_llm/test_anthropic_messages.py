@@ -1,9 +1,11 @@
 """Anthropic instrumentation against the real SDK and the local stub: messages.create (plain and
-stream=True), messages.stream(), sync and async, success and failure; exact span contents."""
+stream=True), messages.stream(), sync and async, success and failure, the same calls of
+beta.messages, and the Vertex AI and Bedrock clients; exact span contents."""
 
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import socket
 from collections.abc import Iterator
@@ -12,10 +14,13 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from anthropic import AnthropicBedrock, AnthropicVertex, AsyncAnthropicVertex
 from anthropic.types import Message
+from anthropic.types.beta import BetaMessage
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_llm.anthropic import AnthropicInstrumentor
+from otel_llm.anthropic.extract import provider_for
 from otel_llm.testing import Telemetry, attributes_of
 from otel_llm.testing.stub_anthropic import ErrorReply, Reply, StubAnthropic, ToolUse, Usage
 
@@ -58,11 +63,9 @@ _OPEN: list[Any] = []
 async def _close_clients() -> Any:
     yield
     while _OPEN:
-        client = _OPEN.pop()
-        if isinstance(client, anthropic.AsyncAnthropic):
-            await client.close()
-        else:
-            client.close()
+        closed = _OPEN.pop().close()
+        if inspect.isawaitable(closed):  # the async clients (Anthropic's, Vertex's...)
+            await closed
     gc.collect()
 
 
@@ -623,3 +626,152 @@ def test_raw_responses_give_the_app_what_it_gets_uninstrumented(stub: StubAnthro
     finally:
         AnthropicInstrumentor().uninstrument()
         tel.shutdown()
+
+
+# -- client.beta.messages: the same calls, the SDK's Beta* objects -------------------------------
+BETAS = ["context-management-2025-06-27"]
+
+
+def _sent_to_beta(stub: StubAnthropic) -> None:
+    request = stub.requests[-1]
+    assert request.path.split("?")[0] == "/v1/messages"
+    assert request.headers["anthropic-beta"] == ",".join(BETAS)
+
+
+def test_beta_create_stream_and_stream_manager_sync(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    stub.script(TOOL_REPLY)
+    client = _sync(stub)
+    message = client.beta.messages.create(**_request(betas=BETAS))
+    assert type(message) is BetaMessage and message.stop_reason == "tool_use"
+    _sent_to_beta(stub)
+    assert attributes_of(_one(telemetry)) == _ok_tool(stub)
+    telemetry.clear()
+    events = [e.type for e in client.beta.messages.create(**_request(betas=BETAS, stream=True))]
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    with client.beta.messages.stream(**_request(betas=BETAS)) as stream:
+        assert len(telemetry.spans()) == 1  # this call's span is still open
+        assert "".join(stream.text_stream) == "Hello from the stub."
+    _sent_to_beta(stub)
+    first, second = telemetry.spans()
+    assert _attrs_without_ttft(first) == _attrs_without_ttft(second) == _ok_default(stub, stream=True)
+
+
+async def test_beta_async_create_and_stream_manager(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    stub.script(Reply(), TOOL_REPLY, ErrorReply(529))
+    client = _async(stub)
+    assert type(await client.beta.messages.create(**_request(betas=BETAS))) is BetaMessage
+    async with client.beta.messages.stream(**_request(betas=BETAS)) as stream:
+        final = await stream.get_final_message()
+    assert isinstance(final, BetaMessage) and final.content[1].type == "tool_use"
+    with pytest.raises(anthropic.OverloadedError):
+        await client.beta.messages.create(**_request(betas=BETAS))
+    plain, streamed, failed = telemetry.spans()
+    assert attributes_of(plain) == _ok_default(stub)
+    assert _attrs_without_ttft(streamed) == _ok_tool(stub, stream=True)
+    assert attributes_of(failed) == _expected(
+        stub, **{"error.type": "anthropic.OverloadedError", "http.response.status_code": 529}
+    )
+
+
+def _run_beta(stub: StubAnthropic) -> list[Any]:
+    client = _sync(stub)
+    stub.script(TOOL_REPLY, TOOL_REPLY, TOOL_REPLY)
+    out: list[Any] = [client.beta.messages.create(**_request(betas=BETAS)).model_dump()]
+    out.append([e.model_dump() for e in client.beta.messages.create(**_request(betas=BETAS, stream=True))])
+    with client.beta.messages.stream(**_request(betas=BETAS)) as stream:
+        out.append([e.model_dump() for e in stream])
+        out.append(stream.get_final_message().model_dump())
+    return out
+
+
+def test_beta_app_receives_identical_results(stub: StubAnthropic) -> None:
+    plain = _run_beta(stub)
+    tel = Telemetry()
+    AnthropicInstrumentor().instrument(tracer_provider=tel.tracer_provider)
+    try:
+        traced = _run_beta(stub)
+    finally:
+        AnthropicInstrumentor().uninstrument()
+    assert traced == plain
+    assert len(tel.spans()) == 3
+
+
+# -- the platform clients: Claude on Vertex AI and on Bedrock -------------------------------------
+VERTEX_MODEL = "claude-haiku-4-5@20251001"
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+BEDROCK_KEY = "bedrock-api-key-do-not-record"
+# claude-haiku-4-5 on Vertex AI: $1 / MTok input, $5 output; claude-3-5-haiku on Bedrock: $0.80, $4
+VERTEX_COST = (12 * 1.0 + 7 * 5.0) / 1e6
+BEDROCK_COST = (12 * 0.8 + 7 * 4.0) / 1e6
+
+
+def _on_platform(stub: StubAnthropic, provider: str, model: str, cost: float, **more: Any) -> dict[str, Any]:
+    return {
+        **_ok_default(stub, **more),
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "gen_ai.response.model": model,
+        "otel_llm.cost.usd": pytest.approx(cost),
+    }
+
+
+def _vertex(stub: StubAnthropic, client_type: Any = AnthropicVertex) -> Any:
+    client = client_type(
+        region="us-east5", project_id="proj", access_token="ya29.token", base_url=stub.base_url, max_retries=0
+    )
+    _OPEN.append(client)
+    return client
+
+
+def test_vertex_create_and_stream(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    client = _vertex(stub)
+    message = client.messages.create(**_request(model=VERTEX_MODEL))
+    assert message.content[0].text == "Hello from the stub."
+    with client.messages.stream(**_request(model=VERTEX_MODEL)) as stream:
+        assert "".join(stream.text_stream) == "Hello from the stub."
+    models = f"/projects/proj/locations/us-east5/publishers/anthropic/models/{VERTEX_MODEL}"
+    assert [r.path for r in stub.requests] == [f"{models}:rawPredict", f"{models}:streamRawPredict"]
+    plain, streamed = telemetry.spans()
+    assert plain.name == streamed.name == f"chat {VERTEX_MODEL}"
+    assert attributes_of(plain) == _on_platform(stub, "gcp.vertex_ai", VERTEX_MODEL, VERTEX_COST)
+    assert _attrs_without_ttft(streamed) == _on_platform(
+        stub, "gcp.vertex_ai", VERTEX_MODEL, VERTEX_COST, stream=True
+    )
+
+
+async def test_async_vertex(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    await _vertex(stub, AsyncAnthropicVertex).messages.create(**_request(model=VERTEX_MODEL))
+    assert attributes_of(telemetry.span()) == _on_platform(stub, "gcp.vertex_ai", VERTEX_MODEL, VERTEX_COST)
+
+
+def test_bedrock_create_records_no_key(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    client = AnthropicBedrock(
+        aws_region="us-east-1", api_key=BEDROCK_KEY, base_url=stub.base_url, max_retries=0
+    )
+    _OPEN.append(client)
+    client.messages.create(**_request(model=BEDROCK_MODEL))
+    request = stub.requests[-1]
+    assert request.path == f"/model/{BEDROCK_MODEL}/invoke"
+    assert request.headers["authorization"] == f"Bearer {BEDROCK_KEY}"
+    span = telemetry.span()
+    assert span.name == f"chat {BEDROCK_MODEL}"
+    assert attributes_of(span) == _on_platform(stub, "aws.bedrock", BEDROCK_MODEL, BEDROCK_COST)
+    assert all(BEDROCK_KEY not in str(v) for v in attributes_of(span).values())
+
+
+def test_provider_names_of_client_classes() -> None:
+    class OldBedrock:  # an SDK release that does not declare the name: known by its class
+        pass
+
+    OldBedrock.__name__ = "AnthropicBedrock"
+
+    class Subclassed(anthropic.Anthropic):
+        pass
+
+    assert provider_for(object.__new__(anthropic.Anthropic)) == "anthropic"
+    assert provider_for(object.__new__(Subclassed)) == "anthropic"
+    assert provider_for(object.__new__(AnthropicVertex)) == "gcp.vertex_ai"
+    assert provider_for(object.__new__(AsyncAnthropicVertex)) == "gcp.vertex_ai"
+    assert provider_for(object.__new__(AnthropicBedrock)) == "aws.bedrock"
+    assert provider_for(OldBedrock()) == "aws.bedrock"
+    assert provider_for(None) == "anthropic"

@@ -90,6 +90,19 @@ def test_default_exactly_one_llm_span_ours(stub: StubAnthropic, telemetry: Telem
     assert _traceparent_span_ids(stub) == [format(s.context.span_id, "016x") for s in ours]
 
 
+def test_beta_messages_exactly_one_llm_span_ours(stub: StubAnthropic, telemetry: Telemetry) -> None:
+    # The SDK names its span of beta.messages calls anthropic.messages.create too: replaced alike.
+    AnthropicInstrumentor().instrument(tracer_provider=telemetry.tracer_provider)
+    with anthropic.Anthropic(base_url=stub.base_url, api_key="k", max_retries=0) as client:
+        client.beta.messages.create(**REQUEST, betas=["context-management-2025-06-27"])
+        with client.beta.messages.stream(**REQUEST) as stream:
+            stream.until_done()
+    ours = _scoped(telemetry, OURS)
+    assert [s.name for s in ours] == [f"chat {MODEL}"] * 2
+    assert len(telemetry.spans()) == 2
+    assert _traceparent_span_ids(stub) == [format(s.context.span_id, "016x") for s in ours]
+
+
 def test_uninstrument_restores_the_sdk_span_exactly(stub: StubAnthropic, telemetry: Telemetry) -> None:
     _call(stub)
     before = [(s.name, sorted((s.attributes or {}).keys())) for s in _scoped(telemetry, SDK)]
