@@ -181,3 +181,21 @@ def test_content_capture(
             "finish_reason": "stop",
         }
     ]
+
+
+def test_raw_responses(stub: StubOpenAI, telemetry: Telemetry, instrument_openai: Any) -> None:
+    instrument_openai()
+    with openai.OpenAI(base_url=stub.url, api_key=API_KEY, max_retries=0) as client:
+        raw = client.completions.with_raw_response.create(**_request())
+        assert raw.headers["x-request-id"] == "req_stub"
+        assert raw.parse().choices[0].text == "Hello from the stub."
+        usage = {"include_usage": True}
+        with client.completions.with_streaming_response.create(
+            **_request(stream=True, stream_options=usage)
+        ) as response:
+            assert len(telemetry.spans()) == 1  # the stream's span waits for its body
+            text = "".join(c.choices[0].text for c in response.parse() if c.choices)
+    assert text == "Hello from the stub."
+    plain, streamed = telemetry.spans()
+    assert attributes_of(plain) == _expected(stub)
+    assert _without_ttfc(streamed) == _expected(stub, stream=True)
