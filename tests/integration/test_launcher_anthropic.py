@@ -15,6 +15,8 @@ from otel_llm.testing.otlp_sink import OtlpSink, attributes
 from otel_llm.testing.stub_anthropic import ErrorReply, Reply, StubAnthropic, ToolUse, Usage
 
 MODEL = "claude-haiku-4-5"
+# Disabled for "ours only": the installed peers (OpenLLMetry's openai and anthropic) and our openai.
+ONLY_OURS = "openai,anthropic,otel_llm_openai"
 APP = textwrap.dedent(
     """
     import os, anthropic
@@ -73,7 +75,7 @@ def run_app(tmp_path: Path, disabled: str) -> list[tuple[str, Any]]:
 
 
 def test_launcher_exports_exactly_our_spans(tmp_path: Path) -> None:
-    spans = run_app(tmp_path, "openai,otel_llm_openai")
+    spans = run_app(tmp_path, ONLY_OURS)
     assert [scope for scope, _ in spans] == ["otel_llm.anthropic"] * 4  # no SDK span beside ours
     plain, streamed, managed, failed = (span for _, span in spans)
     assert [s.name for s in (plain, streamed, managed, failed)] == [f"chat {MODEL}"] * 4
@@ -98,7 +100,30 @@ def test_launcher_exports_exactly_our_spans(tmp_path: Path) -> None:
 
 
 def test_ours_disabled_leaves_the_sdk_spans(tmp_path: Path) -> None:
-    spans = run_app(tmp_path, "openai,otel_llm_openai,otel_llm_anthropic")
+    spans = run_app(tmp_path, f"{ONLY_OURS},otel_llm_anthropic")
     assert [(scope, span.name) for scope, span in spans] == [
         ("com.anthropic.sdk.python", "anthropic.messages.create")
     ] * 4
+
+
+def test_openllmetry_beside_ours_leaves_our_spans_unchanged(tmp_path: Path) -> None:
+    """OpenLLMetry's anthropic instrumentation active too: it adds its own span per call, and ours
+    stay exactly as alone (one per call, same attributes), with the SDK's own span still replaced."""
+
+    def ours(spans: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for scope, span in spans:
+            if scope == "otel_llm.anthropic":
+                attrs = attributes(span)
+                for volatile in (semconv.SERVER_PORT, semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK):
+                    attrs.pop(volatile, None)
+                out.append(attrs)
+        return out
+
+    alone = run_app(tmp_path, ONLY_OURS)
+    crowded = run_app(tmp_path, "openai,otel_llm_openai")
+    assert len(ours(alone)) == len(alone) == 4
+    assert ours(crowded) == ours(alone)
+    scopes = sorted({scope for scope, _ in crowded})
+    assert scopes == ["opentelemetry.instrumentation.anthropic", "otel_llm.anthropic"]
+    assert len(crowded) == 8  # theirs: one per call too; no SDK span
