@@ -43,7 +43,7 @@ class AnthropicInstrumentor(LlmInstrumentor):
         return ("anthropic >= 0.40",)
 
     def sdk_available(self) -> bool:
-        return importlib.util.find_spec("anthropic") is not None
+        return _has_module("anthropic")
 
     def _instrument(self, **kwargs: Any) -> None:
         keep = kwargs.get("keep_sdk_spans")

@@ -50,13 +50,25 @@ class Operation:
     stream_handler: Callable[[Mapping[str, Any]], StreamHandler] | None
 
 
-def _chat_response(call: LlmCall, response: Any) -> None:
-    attrs, reasons, usage = extract.chat_response(response)
-    call.set_response(
-        getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs, typed=True
-    )
-    if call.capture_content:
-        call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.chat_output_messages(response))
+def _choices_response(
+    output_messages: Callable[[Any], list[dict[str, Any]]],
+) -> Callable[[LlmCall, Any], None]:
+    """Fills a call from a chat or a text completion: the same id, model, choices' finish reasons,
+    fingerprint, tier and usage; only the output content (a choice's message, or its text) differs."""
+
+    def fill(call: LlmCall, response: Any) -> None:
+        attrs, reasons, usage = extract.chat_response(response)
+        call.set_response(
+            getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs, typed=True
+        )
+        if call.capture_content:
+            call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages(response))
+
+    return fill
+
+
+_chat_response = _choices_response(extract.chat_output_messages)
+_completion_response = _choices_response(extract.completion_output_messages)
 
 
 def _responses_response(call: LlmCall, response: Any) -> None:
@@ -87,15 +99,6 @@ def _responses_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:
             call.set_tool_definitions(extract.responses_tool_definitions(kwargs))
     except Exception:
         _log.debug("otel_llm: recording the Responses request content failed", exc_info=True)
-
-
-def _completion_response(call: LlmCall, response: Any) -> None:
-    attrs, reasons, usage = extract.chat_response(response)  # the same fields, text for message
-    call.set_response(
-        getattr(response, "id", None), getattr(response, "model", None), reasons, usage, attrs, typed=True
-    )
-    if call.capture_content:
-        call.set_messages(semconv.GEN_AI_OUTPUT_MESSAGES, extract.completion_output_messages(response))
 
 
 def _completion_input(call: LlmCall, kwargs: Mapping[str, Any]) -> None:

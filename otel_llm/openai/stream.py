@@ -535,8 +535,7 @@ class CompletionStreamHandler(ChatStreamHandler):
                 acc.text_len += len(text)
 
     def _input_estimate(self, counter: Any, model: str | None) -> tuple[int, str]:
-        inp, method = counter.count(model, extract.completion_prompts(self.prompt))
-        return inp, method
+        return counter.count(model, extract.completion_prompts(self.prompt))
 
 
 def _no_tail_for(call: LlmCall) -> None:

@@ -270,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None or not isinstance(body, dict):
             self._json(404, _error_body("not_found_error", f"no route {self.path}"))
             return
-        path_model, stream = route
+        path_model, path_stream = route
         reply = stub._next()
         if isinstance(reply, ErrorReply):
             self._error(reply)
@@ -278,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.latency:
             time.sleep(reply.latency)
         model = path_model or str(body.get("model", "claude-stub"))
-        if body.get("stream") is True if stream is None else stream:
+        stream = body.get("stream") is True if path_stream is None else path_stream
+        if stream:
             self._stream(reply, model)
         else:
             self._json(200, message_json(reply, model), reply.headers)

@@ -126,15 +126,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = reply.model or str(body.get("model", "stub-model"))
         stream = body.get("stream") is True
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if path.endswith("/chat/completions"):
             if stream:
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._sse(_chat_chunks(reply, model, include_usage), reply, named=False)
             else:
                 self._json(_chat_completion(reply, model), reply)
         elif path.endswith("/completions"):  # the legacy text completions API
             if stream:
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._sse(_text_chunks(reply, model, include_usage), reply, named=False)
             else:
                 self._json(_text_completion(reply, model), reply)
